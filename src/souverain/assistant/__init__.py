@@ -1,0 +1,1 @@
+"""Assistant: prompts, answer engine, citation extraction and verification."""

@@ -1,0 +1,136 @@
+"""Citation extraction and verification.
+
+An answer cites passages as ``[1]``, ``[2]``... Each marker must point at a passage that was given to
+the model; anything else is removed before the user sees it. Every sentence that carries a
+citation is then checked against the passages it cites:
+
+- lexical support: the share of the sentence's content terms (stemmed; Japanese segmented) found in
+  the passage, and
+- semantic support: cosine similarity between the sentence and the passage text under the
+  multilingual embedder (this is what supports an English sentence citing a French passage).
+
+A sentence is supported when either signal clears its threshold. Unsupported sentences are flagged,
+and dropped when ``drop_unsupported`` is set. The quote shown for a citation is the passage
+sentence that best matches the citing sentence, with its character span in the page text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..documents import SearchHit
+from ..embeddings.base import Embedder
+from ..text.analysis import detect_language, index_terms, split_sentences
+
+CITATION = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+
+LEXICAL_SUPPORT = 0.5
+SEMANTIC_SUPPORT = 0.86
+
+
+@dataclass
+class Citation:
+    n: int
+    document: str
+    title: str
+    page: int
+    quote: str
+    char_start: int  # into the page text
+    char_end: int
+    chunk_id: int
+    supported: bool = True
+    support: float = 0.0
+
+
+@dataclass
+class CheckedAnswer:
+    text: str
+    citations: list[Citation]
+    unsupported_sentences: list[str] = field(default_factory=list)
+    invalid_references: list[int] = field(default_factory=list)
+
+
+def cited_numbers(sentence: str) -> list[int]:
+    return [int(n) for m in CITATION.finditer(sentence) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+
+
+def lexical_support(claim: str, passage: str) -> float:
+    lang = detect_language(passage) or "en"
+    claim_terms = {t for t in index_terms(CITATION.sub("", claim), detect_language(claim) or lang) if not t.isdigit()}
+    claim_numbers = set(re.findall(r"\d+(?:[.,]\d+)?", CITATION.sub("", claim)))
+    passage_terms = set(index_terms(passage, lang)) | set(index_terms(passage, detect_language(claim) or lang))
+    total = len(claim_terms) + len(claim_numbers)
+    if total == 0:
+        return 0.0
+    found = len(claim_terms & passage_terms) + sum(1 for n in claim_numbers if n in passage)
+    return found / total
+
+
+def best_quote(claim: str, hit: SearchHit) -> tuple[str, int, int]:
+    """The sentence of the passage that best matches the claim, with its span in the page text."""
+    spans = split_sentences(hit.text) or [(0, len(hit.text))]
+    best = max(spans, key=lambda s: lexical_support(claim, hit.text[s[0] : s[1]]))
+    return hit.text[best[0] : best[1]], hit.char_start + best[0], hit.char_start + best[1]
+
+
+def check_answer(
+    text: str, passages: list[SearchHit], embedder: Embedder | None, drop_unsupported: bool = False
+) -> CheckedAnswer:
+    """Remove invalid references, verify each citing sentence, and build the citation list."""
+    valid = set(range(1, len(passages) + 1))
+    invalid: list[int] = []
+
+    def _clean(m: re.Match[str]) -> str:
+        nums = [int(n) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+        keep = [n for n in nums if n in valid]
+        invalid.extend(n for n in nums if n not in valid)
+        return "[" + "][".join(str(n) for n in keep) + "]" if keep else ""
+
+    text = CITATION.sub(_clean, text)
+    sentences = [text[a:b] for a, b in split_sentences(text)]
+    claims = [(s, cited_numbers(s)) for s in sentences]
+    citing = [(s, ns) for s, ns in claims if ns]
+    sims = _semantic(citing, passages, embedder)
+    citations: dict[int, Citation] = {}
+    unsupported: list[str] = []
+    kept: list[str] = []
+    for s, ns in claims:
+        if not ns:
+            kept.append(s)
+            continue
+        ok = False
+        for n in ns:
+            hit = passages[n - 1]
+            lex = lexical_support(s, hit.text)
+            sem = sims.get((s, n), 0.0)
+            support = max(lex, sem if sem >= SEMANTIC_SUPPORT else 0.0)
+            good = lex >= LEXICAL_SUPPORT or sem >= SEMANTIC_SUPPORT
+            ok = ok or good
+            if n not in citations or (good and not citations[n].supported):
+                quote, qs, qe = best_quote(s, hit)
+                citations[n] = Citation(n, hit.doc_uri, hit.title, hit.page, quote, qs, qe, hit.chunk_id, good, support)
+        if not ok:
+            unsupported.append(CITATION.sub("", s).strip())
+            if drop_unsupported:
+                continue
+        kept.append(s)
+    if drop_unsupported:
+        text = " ".join(kept)
+        still = {n for s in kept for n in cited_numbers(s)}
+        citations = {n: c for n, c in citations.items() if n in still}
+    return CheckedAnswer(text.strip(), [citations[n] for n in sorted(citations)], unsupported, sorted(set(invalid)))
+
+
+def _semantic(
+    citing: list[tuple[str, list[int]]], passages: list[SearchHit], embedder: Embedder | None
+) -> dict[tuple[str, int], float]:
+    if embedder is None or not citing:
+        return {}
+    pairs = [(s, n) for s, ns in citing for n in ns]
+    claims = embedder.embed_passages([CITATION.sub("", s) for s, _ in pairs])
+    used = sorted({n for _, n in pairs})
+    pvecs = dict(zip(used, embedder.embed_passages([passages[n - 1].text for n in used]), strict=True))
+    return {(s, n): float(np.dot(claims[i], pvecs[n])) for i, (s, n) in enumerate(pairs)}

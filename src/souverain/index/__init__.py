@@ -1,0 +1,1 @@
+"""Index backends: a CRUD store plus its own retriever per backend."""

@@ -1,0 +1,130 @@
+"""SQLite schema and connection handling for the embedded index.
+
+One database file holds document metadata, page texts (citations are verified against them),
+chunks, the FTS5 lexical index over analysed terms, vectors and the embedding cache.
+
+- WAL mode so searches never wait for a writer; one connection per thread.
+- ``chunks_fts`` stores analysed terms (see text/analysis.py), not raw text: stemming and Japanese
+  segmentation happen in Python, so FTS5's own tokenizer only splits on spaces.
+- ``vectors.seq`` only grows: the in-memory vector matrix loads new rows incrementally and reloads
+  in full only when ``meta.vectors_epoch`` changes (a delete happened).
+- ``embedding_cache`` is keyed by (model, sha256 of the embedded text): unchanged text is never
+  embedded twice, even across re-ingestion or a document moving to another path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    uri TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    format TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    language TEXT NOT NULL DEFAULT '',
+    modified_at TEXT,
+    ingested_at TEXT NOT NULL,
+    page_count INTEGER NOT NULL,
+    char_count INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS document_acl (
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    principal TEXT NOT NULL,
+    PRIMARY KEY (doc_id, principal)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS document_acl_principal ON document_acl(principal, doc_id);
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    PRIMARY KEY (doc_id, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    heading_path TEXT NOT NULL DEFAULT '[]',
+    language TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'text',
+    embed_sha256 TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(terms, context, tokenize = "unicode61 remove_diacritics 0");
+CREATE TABLE IF NOT EXISTS vectors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    chunk_id INTEGER NOT NULL UNIQUE REFERENCES chunks(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    vec BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS embedding_cache (
+    model TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    vec BLOB NOT NULL,
+    PRIMARY KEY (model, sha256)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ingest_reports (
+    id INTEGER PRIMARY KEY,
+    uri TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}',
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ingest_reports_uri ON ingest_reports(uri, id);
+"""
+
+
+class Connections:
+    """One sqlite3 connection per thread on the same database file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        conn = self.get()
+        with conn:
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vectors_epoch', '0')")
+
+    def get(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.ProgrammingError):  # closed from another thread already
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,1 @@
+"""Ingestion: chunking, the pipeline, background embedding and reports."""

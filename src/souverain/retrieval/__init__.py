@@ -1,0 +1,1 @@
+"""Retrieval: hybrid fusion of lexical and dense search."""

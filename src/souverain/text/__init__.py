@@ -1,0 +1,1 @@
+"""Text analysis helpers shared by ingestion, the index and the answer engine."""

@@ -1,0 +1,1 @@
+"""Web: FastAPI app factory and one router module per resource."""

@@ -1,0 +1,57 @@
+"""POST /api/v1/ask: JSON, or Server-Sent Events when ``stream`` is true.
+
+SSE events: ``delta`` (a piece of answer text, JSON string), then one ``answer`` event with the
+full checked answer object (the streamed text may still contain sentences that verification
+flags; the ``answer`` event is authoritative), or an ``error`` event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from ..deps import AccessDep, ServiceDep
+from .search import FiltersIn
+
+router = APIRouter(prefix="/api/v1", tags=["ask"])
+
+
+class AskIn(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    mode: Literal["extractive", "generative"] | None = None
+    stream: bool = False
+    filters: FiltersIn = FiltersIn()
+
+
+def public_answer(d: dict[str, Any]) -> dict[str, Any]:
+    d["chunks"] = [{"document": h["doc_uri"], "title": h["title"], "page": h["page"], "score": h["score"],
+                    "text": h["text"], "char_start": h["char_start"], "char_end": h["char_end"]} for h in d["chunks"]]
+    return d
+
+
+@router.post("/ask")
+def ask(body: AskIn, svc: ServiceDep, access: AccessDep) -> Any:
+    """Answer a question with checked citations (document, title, page, quote, span)."""
+    mode = svc.resolve_mode(body.mode)
+    assistant = svc.assistant(mode)
+    filters = body.filters.to_filters()
+    if not body.stream:
+        return public_answer(assistant.ask(body.question, access, filters, mode).as_dict())  # type: ignore[arg-type]
+
+    def events() -> Iterator[str]:
+        try:
+            for kind, payload in assistant.ask_stream(body.question, access, filters, mode):  # type: ignore[arg-type]
+                if kind == "delta":
+                    yield f"event: delta\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+                else:
+                    data = json.dumps(public_answer(payload.as_dict()), ensure_ascii=False, default=str)
+                    yield f"event: answer\ndata: {data}\n\n"
+        except Exception as exc:
+            yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,24 @@
+"""Liveness and index status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ..deps import ServiceDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(svc: ServiceDep) -> dict[str, Any]:
+    """Liveness plus the counts a monitor wants: documents, chunks, pending embeddings."""
+    st = svc.store.stats()
+    return {"status": "ok", "documents": st["documents"], "chunks": st["chunks"],
+            "chunks_awaiting_embeddings": svc.worker.pending(), "embedding_error": svc.worker.last_error or None}
+
+
+@router.get("/api/v1/status")
+def status(svc: ServiceDep) -> dict[str, Any]:
+    return svc.status()

@@ -1,0 +1,26 @@
+"""FastAPI dependencies: the service object and the caller's access filter.
+
+Until identity arrives, every HTTP caller acts as an anonymous principal that sees ``public``
+documents only. All routes take ``AccessDep`` so that later change is made in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..documents import AccessFilter
+from ..service import Souverain
+
+
+def get_service(request: Request) -> Souverain:
+    return request.app.state.souverain  # type: ignore[no-any-return]
+
+
+def get_access() -> AccessFilter:
+    return AccessFilter.public()
+
+
+ServiceDep = Annotated[Souverain, Depends(get_service)]
+AccessDep = Annotated[AccessFilter, Depends(get_access)]
