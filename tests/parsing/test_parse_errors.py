@@ -178,3 +178,19 @@ def test_files_without_extension_are_detected_by_content() -> None:
 def test_binary_data_with_text_extension_is_corrupt() -> None:
     with pytest.raises(CorruptDocument, match="save the file as UTF-8|does not look like text"):
         parse_bytes("notes.txt", os.urandom(4096))
+
+
+def test_office_file_with_large_leading_media_is_still_detected() -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Body text after a big image")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as src, zipfile.ZipFile(out, "w") as dst:
+        dst.writestr("word/media/big.bin", os.urandom(100_000))  # stored first, pushes document.xml back
+        for info in src.infolist():
+            dst.writestr(info, src.read(info.filename))
+    doc = parse_bytes("download", out.getvalue())
+    assert doc.format == "docx" and doc.pages[0].text == "Body text after a big image"

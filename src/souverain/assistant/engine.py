@@ -73,7 +73,7 @@ class Assistant:
         events = list(self.ask_stream(question, access, filters, mode))
         final = events[-1]
         assert final[0] == "done"
-        return final[1]  # type: ignore[return-value]
+        return final[1]
 
     def ask_stream(self, question: str, access: AccessFilter, filters: SearchFilters | None = None,
                    mode: Literal["extractive", "generative"] = "extractive") -> Iterator[tuple[str, Any]]:

@@ -17,7 +17,7 @@ _lock = threading.Lock()
 _model = None
 
 
-def _get_model():  # type: ignore[no-untyped-def]
+def _get_model():
     global _model
     with _lock:
         if _model is None:

@@ -187,7 +187,7 @@ class SQLiteRetriever:
             int(r[0]): r
             for r in self.store.conn.execute(
                 f"SELECT {_HIT_COLS} FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks}) AND {acl}",
-                [cid for cid, _ in scored] + acl_params,
+                [*(cid for cid, _ in scored), *acl_params],
             )
         }
         hits = []

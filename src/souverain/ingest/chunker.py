@@ -101,9 +101,20 @@ def _split_long(text: str, start: int, end: int, max_tokens: int) -> list[tuple[
         cur_tokens += t
         cur_end = b
     out.append((cur_start, cur_end))
-    # a single word can still be over the limit (e.g. a long run of CJK text): cut it by characters
-    return [piece for a, b in out for piece in ([(a, b)] if b - a < 2 or estimate_tokens(text[a:b]) <= max_tokens
-                                                else _split_long(text, a, b, max_tokens))]
+    pieces: list[tuple[int, int]] = []
+    for a, b in out:
+        if b - a < 2 or estimate_tokens(text[a:b]) <= max_tokens:
+            pieces.append((a, b))
+        elif (a, b) != (start, end):  # e.g. a single word over the limit (long CJK run): recurse on the smaller span
+            pieces.extend(_split_long(text, a, b, max_tokens))
+        else:
+            # Nothing was cut: per-word estimates are floored (int(1.4) == 1 for a plain word), so their sum can
+            # stay under the limit while the whole span is over it. Recursing on the same span never ends;
+            # halve it at a word boundary instead (strictly smaller spans, so this terminates).
+            mid = len(words) // 2
+            pieces.extend(_split_long(text, start, words[mid - 1][1], max_tokens))
+            pieces.extend(_split_long(text, words[mid][0], end, max_tokens))
+    return pieces
 
 
 def _pack(text: str, units: list[tuple[int, int]], target: int, overlap: int) -> list[tuple[int, int]]:

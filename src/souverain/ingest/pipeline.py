@@ -64,7 +64,7 @@ def _hidden(path: Path) -> bool:
 def collect_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
-    files = []
+    files: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         files.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith(("." , "~$")))
@@ -108,7 +108,7 @@ class Ingestor:
         try:
             size = path.stat().st_size
             if size > self.options.limits.max_bytes:
-                return FileReport(uri, "failed", "too_large",
+                return FileReport(uri, "failed", "file_too_large",
                                   f"file is {size / 1e6:.1f} MB, over the limit of "
                                   f"{self.options.limits.max_bytes / 1e6:.1f} MB")
             data = path.read_bytes()

@@ -21,6 +21,8 @@ Design facts:
 from __future__ import annotations
 
 import importlib
+import io
+import zipfile
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -139,6 +141,14 @@ def get_parser(fmt: str) -> Parser:
 _ZIP_MARKERS = (("word/document.xml", "docx"), ("ppt/presentation.xml", "pptx"), ("xl/workbook.xml", "xlsx"))
 
 
+def _zip_names(data: bytes) -> list[str]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return zf.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError):
+        return []
+
+
 def sniff_magic(data: bytes) -> str | None:
     """Format named by the content's magic bytes: a registry format, "zip", "ole" or None."""
     idx = data[:1024].find(b"%PDF-")
@@ -146,12 +156,9 @@ def sniff_magic(data: bytes) -> str | None:
     if idx == 0 or (idx > 0 and (not data[:idx].strip() or b"\x00" in data[:idx] or not data[:idx].isascii())):
         return "pdf"
     if data[:4] == b"PK\x03\x04":
-        # member names sit in local headers near the start; no need to open the ZIP here
-        window = data[: 64 * 1024]
-        for marker, fmt in _ZIP_MARKERS:
-            if marker.encode() in window:
-                return fmt
-        return "zip"
+        window = data[: 64 * 1024]  # member names usually sit in local headers near the start
+        names = [marker for marker, _ in _ZIP_MARKERS if marker.encode() in window] or _zip_names(data)
+        return next((fmt for marker, fmt in _ZIP_MARKERS if marker in names), "zip")
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return "ole"
     return None

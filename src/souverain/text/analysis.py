@@ -50,7 +50,7 @@ _DETECT_LANGS = ["en", "fr", "de", "es", "it", "nl", "pt", "ja", "zh", "ko", "ru
 
 
 @functools.lru_cache(maxsize=1)
-def _langid():  # type: ignore[no-untyped-def]
+def _langid():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
@@ -78,7 +78,7 @@ def detect_language(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _stemmer(language: str):  # type: ignore[no-untyped-def]
+def _stemmer(language: str):
     import Stemmer
 
     return Stemmer.Stemmer(STEMMER_LANGUAGES[language])

@@ -15,7 +15,7 @@ from ..service import Souverain
 
 
 def get_service(request: Request) -> Souverain:
-    return request.app.state.souverain  # type: ignore[no-any-return]
+    return request.app.state.souverain
 
 
 def get_access() -> AccessFilter:

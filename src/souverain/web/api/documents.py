@@ -36,8 +36,9 @@ async def upload(files: list[UploadFile], svc: ServiceDep, access: AccessDep) ->
         name = _SAFE.sub("_", (f.filename or "upload").rsplit("/", 1)[-1])[:200] or "upload"
         data = await f.read(limit + 1)
         uri = f"upload:{name}"
+        rep: dict[str, object]
         if len(data) > limit:
-            rep = {"uri": uri, "status": "failed", "reason": "too_large",
+            rep = {"uri": uri, "status": "failed", "reason": "file_too_large",
                    "message": f"file is over the limit of {limit / 1e6:.1f} MB"}
         else:
             report = ingestor.ingest_raw(RawDocument(uri=uri, data=data, title=name.rsplit(".", 1)[0], source="upload"))

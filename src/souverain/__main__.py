@@ -1,0 +1,5 @@
+"""``python -m souverain`` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,119 @@
+"""The HTTP API over a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from souverain.settings import Settings
+from souverain.web.app import create_app
+
+from ..conftest import EXAMPLES
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("api-data"))
+    app = create_app(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    files = [("files", (name, (EXAMPLES / name).read_bytes())) for name in ("employee-handbook.pdf", "product-faq.html")]
+    files.append(("files", ("broken.docx", b"PK\x03\x04 definitely not a docx")))
+    r = httpx.post(url + "/api/v1/documents", files=files, timeout=120)
+    assert r.status_code == 201
+    reports = {rep["uri"]: rep for rep in r.json()["reports"]}
+    assert reports["upload:employee-handbook.pdf"]["status"] == "indexed"
+    assert reports["upload:broken.docx"]["status"] == "failed" and reports["upload:broken.docx"]["message"]
+    deadline = time.time() + 300  # the background worker embeds the uploads
+    while httpx.get(url + "/healthz").json()["chunks_awaiting_embeddings"] and time.time() < deadline:
+        time.sleep(0.5)
+    yield url
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_health_and_documents(base_url: str) -> None:
+    h = httpx.get(base_url + "/healthz").json()
+    assert h["status"] == "ok" and h["documents"] == 2 and h["chunks_awaiting_embeddings"] == 0
+    docs = httpx.get(base_url + "/api/v1/documents").json()["documents"]
+    assert {d["document"] for d in docs} == {"upload:employee-handbook.pdf", "upload:product-faq.html"}
+    assert next(d for d in docs if d["format"] == "pdf")["pages"] >= 5
+
+
+def test_search(base_url: str) -> None:
+    r = httpx.post(base_url + "/api/v1/search", json={"query": "R2 warranty years", "k": 3})
+    assert r.status_code == 200
+    res = r.json()["results"]
+    assert res[0]["document"] == "upload:product-faq.html" and "warranty" in res[0]["text"].lower()
+    r = httpx.post(base_url + "/api/v1/search", json={"query": "warranty", "filters": {"file_types": ["pdf"]}})
+    assert all(x["format"] == "pdf" for x in r.json()["results"])
+
+
+def test_ask_json(base_url: str) -> None:
+    r = httpx.post(base_url + "/api/v1/ask", json={"question": "How many days of paid annual leave do employees get?"},
+                   timeout=120)
+    assert r.status_code == 200
+    a = r.json()
+    assert not a["abstained"] and "25 days" in a["answer"]
+    c = a["citations"][0]
+    assert c["document"] == "upload:employee-handbook.pdf" and c["page"] == 3 and "25 days" in c["quote"]
+    assert a["flags"]["truncated_context"] is False and "retrieve_s" in a["timings"]
+
+
+def test_ask_streams_server_sent_events(base_url: str) -> None:
+    events: list[tuple[str, str]] = []
+    with httpx.stream("POST", base_url + "/api/v1/ask", timeout=120,
+                      json={"question": "What warranty comes with the R2?", "stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        kind = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, line[6:]))
+    assert events[0][0] == "delta" and events[-1][0] == "answer"
+    final = json.loads(events[-1][1])
+    assert "3-year warranty" in final["answer"] and final["citations"][0]["document"] == "upload:product-faq.html"
+
+
+def test_bad_requests_are_clear(base_url: str) -> None:
+    assert httpx.post(base_url + "/api/v1/search", json={"query": ""}).status_code == 422
+    assert httpx.post(base_url + "/api/v1/ask", json={"question": "   "}).status_code == 400
+    assert httpx.post(base_url + "/api/v1/search", json={"query": "x", "mode": "magic"}).status_code == 422
+    spec = httpx.get(base_url + "/openapi.json").json()
+    assert {"/api/v1/search", "/api/v1/ask", "/api/v1/documents", "/healthz"} <= set(spec["paths"])
+
+
+def test_start_page_never_renders_html(base_url: str) -> None:
+    page = httpx.get(base_url + "/").text
+    assert "innerHTML" not in page and "textContent" in page
+    assert "http://" not in page.replace("http://127.0.0.1", "") and "https://" not in page
+
+
+def test_upload_path_is_sanitised(base_url: str, tmp_path: Path) -> None:
+    r = httpx.post(base_url + "/api/v1/documents", files=[("files", ("../../etc/evil<script>.txt", b"hello world"))])
+    uri = r.json()["reports"][0]["uri"]
+    assert "/" not in uri.removeprefix("upload:") and "<" not in uri
