@@ -117,7 +117,7 @@ class Assistant:
                 c = citations[numbers[s.passage] - 1]
                 c.char_start, c.char_end = min(c.char_start, hit.char_start + s.start), max(c.char_end, hit.char_start + s.end)
                 c.quote = hit.text[c.char_start - hit.char_start : c.char_end - hit.char_start]
-            parts.append(f"{s.text.strip()} [{numbers[s.passage]}]")
+            parts.append(f"{' '.join(s.text.split())} [{numbers[s.passage]}]")  # PDF line wraps removed
         answer = Answer(question, " ".join(parts), False, citations, hits, "extractive", self.embedder.name)
         answer.timings = {"retrieve_s": t_retrieve, "answer_s": time.perf_counter() - t0}
         return answer
