@@ -96,6 +96,17 @@ def test_cross_lingual_citation_is_supported_by_meaning(examples_app: Souverain)
     assert checked.citations[0].supported
 
 
+def test_uncited_sentences_get_a_supporting_passage_or_are_reported(examples_app: Souverain) -> None:
+    passages = examples_app.search("paid annual leave full-time employees", PUBLIC, k=5).hits
+    leave = next(i for i, h in enumerate(passages, 1) if "25 days" in h.text)
+    checked = check_answer("Full-time employees receive 25 days of paid annual leave per calendar year.\n"
+                           "Every employee also receives a pony on their birthday.", passages, examples_app.embedder)
+    assert f"year [{leave}]." in checked.text
+    assert checked.citations[0].n == leave and checked.citations[0].supported
+    assert checked.uncited_sentences == ["Every employee also receives a pony on their birthday."]
+    assert "\n" in checked.text  # the model's layout is kept
+
+
 def test_a_wrong_number_is_never_supported(examples_app: Souverain) -> None:
     passages = examples_app.search("paid annual leave full-time employees", PUBLIC, k=5).hits
     leave = next(i for i, h in enumerate(passages, 1) if "25 days" in h.text)

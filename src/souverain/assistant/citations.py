@@ -57,6 +57,7 @@ class CheckedAnswer:
     citations: list[Citation]
     unsupported_sentences: list[str] = field(default_factory=list)
     invalid_references: list[int] = field(default_factory=list)
+    uncited_sentences: list[str] = field(default_factory=list)
 
 
 def cited_numbers(sentence: str) -> list[int]:
@@ -96,16 +97,22 @@ def check_answer(
         return "[" + "][".join(str(n) for n in keep) + "]" if keep else ""
 
     text = CITATION.sub(_clean, text)
-    sentences = [text[a:b] for a, b in split_sentences(text)]
+    spans = split_sentences(text)
+    sentences = [_attach_citation(text[a:b], passages) for a, b in spans]
+    for (a, b), sentence in sorted(zip(spans, sentences, strict=True), reverse=True):
+        text = text[:a] + sentence + text[b:]  # keep the model's layout (lists, paragraphs)
     claims = [(s, cited_numbers(s)) for s in sentences]
     citing = [(s, ns) for s, ns in claims if ns]
     sims = _semantic(citing, passages, embedder)
     citations: dict[int, Citation] = {}
     unsupported: list[str] = []
     kept: list[str] = []
+    uncited: list[str] = []
     for s, ns in claims:
         if not ns:
             kept.append(s)
+            if len(s.split()) >= 4:
+                uncited.append(s.strip())
             continue
         ok = False
         for n in ns:
@@ -125,10 +132,32 @@ def check_answer(
                 continue
         kept.append(s)
     if drop_unsupported:
-        text = " ".join(kept)
         still = {n for s in kept for n in cited_numbers(s)}
         citations = {n: c for n, c in citations.items() if n in still}
-    return CheckedAnswer(text.strip(), [citations[n] for n in sorted(citations)], unsupported, sorted(set(invalid)))
+    if drop_unsupported:
+        text = " ".join(kept)
+    return CheckedAnswer(text.strip(), [citations[n] for n in sorted(citations)], unsupported, sorted(set(invalid)),
+                         uncited)
+
+
+def _attach_citation(sentence: str, passages: list[SearchHit]) -> str:
+    """A factual sentence the model left uncited gets the passage that supports it lexically, if any.
+
+    Small models often forget the markers. A sentence that no passage supports stays uncited and is
+    reported in ``uncited_sentences``; nothing is attributed to a source that does not say it.
+    """
+    if cited_numbers(sentence) or len(sentence.split()) < 4:
+        return sentence
+    best, best_score = 0, 0.0
+    for n, hit in enumerate(passages, 1):
+        score = lexical_support(sentence, hit.text)
+        if score > best_score and _numbers_present(sentence, hit.text):
+            best, best_score = n, score
+    if best and best_score >= LEXICAL_SUPPORT:
+        stripped = sentence.rstrip()
+        end = len(stripped) - 1 if stripped and stripped[-1] in ".!?。！？" else len(stripped)
+        return f"{stripped[:end]} [{best}]{stripped[end:]}"
+    return sentence
 
 
 def _numbers_present(claim: str, passage: str) -> bool:

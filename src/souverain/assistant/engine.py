@@ -39,6 +39,8 @@ class Answer:
     dropped_passages: int = 0
     unsupported_sentences: list[str] = field(default_factory=list)
     invalid_references: list[int] = field(default_factory=list)
+    uncited_sentences: list[str] = field(default_factory=list)
+    raw_answer: str = ""  # the model's text before checking (kept for audit)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -48,6 +50,7 @@ class Answer:
             "dropped_passages": self.dropped_passages,
             "unsupported_sentences": self.unsupported_sentences,
             "invalid_references": self.invalid_references,
+            "uncited_sentences": self.uncited_sentences,
         }
         for c in d["citations"]:
             c["uri"] = c["document"]
@@ -153,5 +156,6 @@ class Assistant:
                      {"retrieve_s": t_retrieve, "generate_s": t_gen, "check_s": time.perf_counter() - t0 - t_gen},
                      truncated_context=ctx.dropped > 0, dropped_passages=ctx.dropped,
                      unsupported_sentences=checked.unsupported_sentences,
-                     invalid_references=checked.invalid_references)
+                     invalid_references=checked.invalid_references,
+                     uncited_sentences=checked.uncited_sentences, raw_answer=raw)
         yield ("done", ans)

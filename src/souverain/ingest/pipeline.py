@@ -141,7 +141,11 @@ class Ingestor:
                            + ("; the previously indexed version is kept" if existing else ""))
             rep.seconds = time.perf_counter() - t0
             return rep
-        chunks = chunk_document(parsed, self.options.chunk_tokens, self.options.overlap_tokens)
+        try:
+            chunks = chunk_document(parsed, self.options.chunk_tokens, self.options.overlap_tokens)
+        except Exception as exc:  # a chunker bug must not stop the batch either
+            return FileReport(raw.uri, "failed", "chunker_error", f"{type(exc).__name__}: {exc}",
+                              format=parsed.format, seconds=time.perf_counter() - t0)
         rep.language = detect_language(" ".join(c.text for c in chunks[:20]))
         record = DocumentRecord(
             uri=raw.uri, title=parsed.title or raw.title, source=raw.source, format=parsed.format, sha256=sha,
