@@ -79,6 +79,7 @@ class SQLiteRetriever:
         self.store = store
         self._vm = _VectorMatrix()
         self._languages: tuple[object, tuple[str, ...]] | None = None
+        self._count: tuple[object, int] | None = None
 
     # lexical -------------------------------------------------------------------------------
     def indexed_languages(self) -> list[str]:
@@ -108,8 +109,14 @@ class SQLiteRetriever:
             part = uniq[i : i + 200]
             df.update(conn.execute(
                 f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({','.join('?' * len(part))})", part).fetchall())
-        total = int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-        return df, total
+        return df, self.chunk_count()
+
+    def chunk_count(self) -> int:
+        """Number of chunks, cached like ``indexed_languages`` (only IDF weights use it)."""
+        marker = self.store.conn.execute("SELECT max(id) FROM chunks").fetchone()[0]
+        if self._count is None or self._count[0] != marker:
+            self._count = (marker, int(self.store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]))
+        return self._count[1]
 
     def lexical(self, query: str, access: AccessFilter, filters: SearchFilters, k: int) -> list[SearchHit]:
         terms = query_terms(query, self.indexed_languages())
@@ -208,16 +215,19 @@ class SQLiteRetriever:
         """Cosine similarity of the query to specific chunks (that the access filter admits)."""
         if not chunk_ids:
             return {}
+        acl, acl_params = acl_clause(access)
+        marks = ",".join("?" * len(chunk_ids))
+        allowed = np.array([c for (c,) in self.store.conn.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks}) AND {acl}",
+            [*chunk_ids, *acl_params])], dtype=np.int64)
         vm = self._refresh(model)
         with vm.lock:
             matrix, ids = vm.matrix, vm.ids
-            mask = self._allowed_mask(vm, access, SearchFilters())
-        pos = {int(c): i for i, c in enumerate(ids)}
-        rows = [(c, pos[c]) for c in chunk_ids if c in pos and mask[pos[c]]]
-        if not rows:
+        rows = np.nonzero(np.isin(ids, allowed))[0]
+        if rows.size == 0:
             return {}
-        sims = np.einsum("ij,j->i", matrix[[r for _, r in rows]], np.asarray(vector, dtype=np.float32))
-        return {c: float(s) for (c, _), s in zip(rows, sims, strict=True)}
+        sims = np.einsum("ij,j->i", matrix[rows], np.asarray(vector, dtype=np.float32))
+        return {int(ids[r]): float(v) for r, v in zip(rows, sims, strict=True)}
 
     def _hits_by_id(self, scored: list[tuple[int, float]], access: AccessFilter, dense: bool) -> list[SearchHit]:
         if not scored:

@@ -144,20 +144,14 @@ class HybridSearcher:
         words = [w for w in query_terms(query, []) if w not in stop]
         if not words:
             return 0.0
-        n_docs = max(1, conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        variants = {w: set(query_terms(w, langs)) | {normalise(w)} for w in words}
+        df, n_docs = self.retriever.doc_freqs([t for vs in variants.values() for t in vs])
+        n_docs = max(1, n_docs)
         total = covered = 0.0
         for w in words:
-            variants = set(query_terms(w, langs)) | {normalise(w)}
-            df = self._df(variants)
-            idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+            freq = max(df.get(t, 0) for t in variants[w])
+            idf = math.log(1 + (n_docs - freq + 0.5) / (freq + 0.5))
             total += idf
-            if variants & chunk_terms:
+            if variants[w] & chunk_terms:
                 covered += idf
         return covered / total if total > 0 else 0.0
-
-    def _df(self, terms: set[str]) -> int:
-        conn = self.retriever.store.conn
-        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, 'row')")
-        marks = ",".join("?" * len(terms))
-        row = conn.execute(f"SELECT max(doc) FROM temp.chunks_vocab WHERE term IN ({marks})", list(terms)).fetchone()
-        return int(row[0] or 0)
