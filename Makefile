@@ -23,6 +23,8 @@ run: install
 	$(BIN)/souverain --data-dir $(DATA) serve
 
 test: install
+	# the browser tests drive Debian's chromium (Playwright's own browser download is never used)
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 lint: install

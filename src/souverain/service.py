@@ -12,12 +12,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .assistant.conversations import Conversations
 from .assistant.engine import Answer, Assistant
 from .documents import AccessFilter, SearchFilters
 from .embeddings.base import Embedder
+from .index.sqlite_conversations import ConversationTable
 from .index.sqlite_search import SQLiteRetriever
 from .index.sqlite_store import SQLiteStore
 from .ingest.embedding_worker import EmbeddingWorker
+from .ingest.files import FileStore
+from .ingest.jobs import JobManager
 from .ingest.pipeline import FileReport, IngestOptions, Ingestor
 from .parsing import ParseLimits
 from .retrieval.hybrid import HybridSearcher, SearchResult
@@ -67,6 +71,24 @@ class Souverain:
         return EmbeddingWorker(self.store, self.embedder, self.settings.embed_batch_size)
 
     @functools.cached_property
+    def files(self) -> FileStore:
+        return FileStore(self.settings.data_dir / "files")
+
+    @functools.cached_property
+    def jobs(self) -> JobManager:
+        return JobManager(self.store, self.files, lambda principals, source: self.ingestor(principals, source),
+                          after_file=self.wake_worker)
+
+    @functools.cached_property
+    def conversations(self) -> Conversations:
+        return Conversations(ConversationTable(self.store.conns))
+
+    def wake_worker(self) -> None:
+        """Tell the embedding worker new chunks wait (no-op when no worker was built, e.g. in the CLI)."""
+        if "worker" in self.__dict__:
+            self.worker.wake()
+
+    @functools.cached_property
     def searcher(self) -> HybridSearcher:
         return HybridSearcher(self.retriever, self.embedder)
 
@@ -110,6 +132,8 @@ class Souverain:
         return stats
 
     def close(self) -> None:
+        if "jobs" in self.__dict__:
+            self.jobs.stop()
         if "worker" in self.__dict__:
             self.worker.stop()
         self.store.close()

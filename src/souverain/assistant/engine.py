@@ -6,17 +6,24 @@ Response invariants, whatever the mode:
 - ``abstained`` is true when nothing in the accessible documents supports an answer, and the
   answer then says so plainly instead of guessing;
 - ``flags`` report a truncated context and every unsupported sentence.
+
+Conversations (assistant/conversations.py) pass ``retrieval_query`` (the question rewritten from
+the previous turns; it is used for retrieval only: the extractive sentences are still ranked by
+the user's own question, otherwise the previous question would win again) and ``history``
+(earlier turns, given to the generative model between the system prompt and the question).
+Both are optional.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ..documents import AccessFilter, SearchFilters, SearchHit
 from ..embeddings.base import Embedder
+from ..llm.base import ChatMessage, GenerationParams
 from ..retrieval.hybrid import HybridSearcher
 from . import extractive
 from .citations import Citation, check_answer
@@ -72,23 +79,26 @@ class Assistant:
         return result.hits, time.perf_counter() - t0
 
     def ask(self, question: str, access: AccessFilter, filters: SearchFilters | None = None,
-            mode: Literal["extractive", "generative"] = "extractive") -> Answer:
-        events = list(self.ask_stream(question, access, filters, mode))
+            mode: Literal["extractive", "generative"] = "extractive", *, retrieval_query: str | None = None,
+            history: Sequence[ChatMessage] = ()) -> Answer:
+        events = list(self.ask_stream(question, access, filters, mode, retrieval_query=retrieval_query, history=history))
         final = events[-1]
         assert final[0] == "done"
         return final[1]
 
     def ask_stream(self, question: str, access: AccessFilter, filters: SearchFilters | None = None,
-                   mode: Literal["extractive", "generative"] = "extractive") -> Iterator[tuple[str, Any]]:
+                   mode: Literal["extractive", "generative"] = "extractive", *, retrieval_query: str | None = None,
+                   history: Sequence[ChatMessage] = ()) -> Iterator[tuple[str, Any]]:
         """Yields ("delta", text) pieces while the answer is written, then ("done", Answer)."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
-        hits, t_retrieve = self.retrieve(question, access, filters)
+        query = (retrieval_query or "").strip() or question
+        hits, t_retrieve = self.retrieve(query, access, filters)
         if mode == "generative" and self.llm is None:
             raise ValueError("generative mode needs a language model; none is configured")
         if mode == "generative":
-            yield from self._generative(question, hits, t_retrieve)
+            yield from self._generative(question, hits, t_retrieve, history)
         else:
             answer = self._extractive(question, hits, t_retrieve)
             yield ("delta", answer.answer)
@@ -126,9 +136,8 @@ class Assistant:
         return answer
 
     # generative -----------------------------------------------------------------------------
-    def _generative(self, question: str, hits: list[SearchHit], t_retrieve: float) -> Iterator[tuple[str, Any]]:
-        from ..llm.base import ChatMessage, GenerationParams
-
+    def _generative(self, question: str, hits: list[SearchHit], t_retrieve: float,
+                    history: Sequence[ChatMessage] = ()) -> Iterator[tuple[str, Any]]:
         llm = self.llm
         assert llm is not None
         t0 = time.perf_counter()
@@ -138,9 +147,9 @@ class Assistant:
             yield ("delta", ans.answer)
             yield ("done", ans)
             return
-        budget = llm.context_window - self.max_answer_tokens
+        budget = llm.context_window - self.max_answer_tokens - sum(llm.count_tokens(m.content) + 4 for m in history)
         ctx = fit_passages(question, hits, llm.count_tokens, budget)
-        messages = [ChatMessage("system", SYSTEM), ChatMessage("user", user_message(question, ctx.passages))]
+        messages = [ChatMessage("system", SYSTEM), *history, ChatMessage("user", user_message(question, ctx.passages))]
         params = GenerationParams(max_tokens=self.max_answer_tokens, temperature=0.0)
         pieces: list[str] = []
         for delta in llm.stream(messages, params):

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
             def on_file(rep: FileReport) -> None:
                 progress.update(task, advance=1, description=f"parsing {Path(rep.uri).name[:40]}")
 
-            reports = app_.ingest(list(paths), on_file)
+            reports = app_.jobs.run_paths(list(paths), on_file)  # recorded as a `path` job
         if not json_out:
             _print_reports(console, reports)
         if wait:

@@ -10,6 +10,9 @@ chunks, the FTS5 lexical index over analysed terms, vectors and the embedding ca
   in full only when ``meta.vectors_epoch`` changes (a delete happened).
 - ``embedding_cache`` is keyed by (model, sha256 of the embedded text): unchanged text is never
   embedded twice, even across re-ingestion or a document moving to another path.
+- ``jobs``/``job_reports`` hold ingestion jobs (ingest/jobs.py; SQL in sqlite_jobs.py) and
+  ``conversations``/``messages`` the chat history (SQL in sqlite_conversations.py). All tables are
+  created with IF NOT EXISTS, so an index made by an older version gains them on open.
 """
 
 from __future__ import annotations
@@ -88,6 +91,47 @@ CREATE TABLE IF NOT EXISTS ingest_reports (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ingest_reports_uri ON ingest_reports(uri, id);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    current TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT NOT NULL DEFAULT '',
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    items TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
+CREATE TABLE IF NOT EXISTS job_reports (
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (job_id, ordinal)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    title TEXT NOT NULL,
+    title_auto INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_owner ON conversations(owner, updated_at);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    answer TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
 """
 
 

@@ -126,8 +126,10 @@ class SQLiteRetriever:
         # cannot change the ranking; they only make FTS5 score most of the corpus (338 -> few ms at 100k
         # chunks). They are kept when nothing rarer is left.
         df, total = self.doc_freqs(terms)
-        rare = [t for t in terms if df.get(t, 0) * 2 <= total]
-        terms = rare or terms
+        present = [t for t in terms if df.get(t, 0) > 0]
+        if not present:
+            return []
+        terms = [t for t in present if df[t] * 2 <= total] or present
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         acl, acl_params = acl_clause(access)
         flt, flt_params = filter_clause(filters)

@@ -94,6 +94,15 @@ class SQLiteStore:
         ).fetchall()
         return [self._record(r) for r in rows]
 
+    def get_document_by_id(self, doc_id: int, access: AccessFilter) -> DocumentRecord | None:
+        clause, params = acl_clause(access)
+        cols = ", ".join(f"d.{c.strip()}" for c in self._COLS.split(","))
+        row = self.conn.execute(f"SELECT {cols} FROM documents d WHERE d.id=? AND {clause}", [doc_id, *params]).fetchone()
+        return self._record(row) if row else None
+
+    def sha256_in_use(self, sha256: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM documents WHERE sha256=? LIMIT 1", (sha256,)).fetchone() is not None
+
     def document_uris(self, prefix: str = "", source: str | None = None) -> list[str]:
         sql, params = "SELECT uri FROM documents WHERE substr(uri, 1, ?) = ?", [len(prefix), prefix]
         if source is not None:
@@ -179,6 +188,15 @@ class SQLiteStore:
         ).fetchone()
         return row[0] if row else None
 
+    def get_page(self, doc_id: int, number: int, access: AccessFilter) -> tuple[str, str] | None:
+        """(label, text) of one page of a document the caller may read."""
+        clause, params = acl_clause(access)
+        row = self.conn.execute(
+            f"SELECT p.label, p.text FROM pages p JOIN documents d ON d.id = p.doc_id "
+            f"WHERE d.id=? AND p.number=? AND {clause}", [doc_id, number, *params],
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
     # embeddings ----------------------------------------------------------------------------
     def pending_embeddings(self, model: str, limit: int) -> list[PendingChunk]:
         """Chunks without a vector for ``model``, shortest first so batches have similar lengths."""
@@ -228,6 +246,26 @@ class SQLiteStore:
             "INSERT INTO ingest_reports(uri, status, reason, detail, at) VALUES (?,?,?,?,?)",
             (uri, status, reason, json.dumps(detail, default=str), dt.datetime.now(dt.UTC).isoformat()),
         )
+
+    def latest_reports(self, uris: Sequence[str]) -> dict[str, dict[str, object]]:
+        out: dict[str, dict[str, object]] = {}
+        for i in range(0, len(uris), 500):
+            part = list(uris[i : i + 500])
+            marks = ",".join("?" * len(part))
+            for uri, detail in self.conn.execute(
+                f"SELECT uri, detail FROM ingest_reports WHERE id IN "
+                f"(SELECT max(id) FROM ingest_reports WHERE uri IN ({marks}) GROUP BY uri)", part):
+                out[uri] = json.loads(detail)
+        return out
+
+    def unindexed_reports(self, uri_prefix: str) -> list[dict[str, object]]:
+        """Latest failed/no_text reports of files under ``uri_prefix`` that have no stored document."""
+        rows = self.conn.execute(
+            "SELECT r.detail, r.at FROM ingest_reports r WHERE r.id IN (SELECT max(id) FROM ingest_reports "
+            "WHERE substr(uri, 1, ?) = ? GROUP BY uri) AND r.status IN ('failed', 'no_text') "
+            "AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.uri = r.uri) ORDER BY r.uri",
+            (len(uri_prefix), uri_prefix)).fetchall()
+        return [{**json.loads(detail), "at": at} for detail, at in rows]
 
     def stats(self) -> dict[str, object]:
         c = self.conn

@@ -103,7 +103,7 @@ class Ingestor:
         if progress:
             progress(rep)
 
-    def ingest_file(self, path: Path) -> FileReport:
+    def ingest_file(self, path: Path, force: bool = False) -> FileReport:
         uri = str(path)
         try:
             size = path.stat().st_size
@@ -117,13 +117,14 @@ class Ingestor:
             return FileReport(uri, "failed", "unreadable", f"cannot read file: {exc.strerror or exc}")
         raw = RawDocument(uri=uri, data=data, title=path.stem, source=self.options.source,
                           modified_at=modified, principals=self.options.principals)
-        return self.ingest_raw(raw)
+        return self.ingest_raw(raw, force)
 
-    def ingest_raw(self, raw: RawDocument) -> FileReport:
+    def ingest_raw(self, raw: RawDocument, force: bool = False) -> FileReport:
+        """Parse, chunk and store one document; ``force`` re-parses it even when it is unchanged."""
         t0 = time.perf_counter()
         existing = self.store.get_document(raw.uri)
         sha = raw.sha256
-        if existing and existing.sha256 == sha and set(existing.principals) == set(raw.principals):
+        if not force and existing and existing.sha256 == sha and set(existing.principals) == set(raw.principals):
             return FileReport(raw.uri, "unchanged", format=existing.format, pages=existing.page_count,
                               chars=existing.char_count, chunks=existing.chunk_count, language=existing.language)
         try:

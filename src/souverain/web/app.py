@@ -1,7 +1,9 @@
 """The FastAPI application factory.
 
 Starting the app starts the background embedding worker, so documents uploaded or ingested by the
-CLI get their vectors while the server runs; stopping the app stops it and closes the database.
+CLI get their vectors while the server runs, and the ingestion job worker (which first marks jobs
+left unfinished by a dead process as failed/interrupted); stopping the app stops both and closes
+the database. Every response passes through the security-headers middleware (web/security.py).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from .. import __version__
 from ..service import Souverain
 from ..settings import Settings
-from .api import ask, documents, health, search
-from .page import INDEX_HTML
+from .api import ask, conversations, documents, health, jobs, models, search
+from .security import SecurityHeaders
+from .ui import install_ui
 
 
 def create_app(settings: Settings | None = None, service: Souverain | None = None) -> FastAPI:
@@ -26,6 +29,7 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.worker.start()
+        svc.jobs.start()
         try:
             yield
         finally:
@@ -34,15 +38,13 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
     app = FastAPI(title="Souverain", version=__version__, lifespan=lifespan,
                   description="Search and ask your documents with checked citations.")
     app.state.souverain = svc
-    for module in (health, search, ask, documents):
+    app.add_middleware(SecurityHeaders)
+    for module in (health, search, ask, documents, jobs, conversations, models):
         app.include_router(module.router)
 
     @app.exception_handler(ValueError)
     async def _bad_request(request: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return INDEX_HTML
-
+    install_ui(app)
     return app

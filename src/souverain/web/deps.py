@@ -22,5 +22,11 @@ def get_access() -> AccessFilter:
     return AccessFilter.public()
 
 
+def get_owner(access: Annotated[AccessFilter, Depends(get_access)]) -> str:
+    """Who owns conversations: the caller's ``user:`` principal, or ``anonymous`` until identity arrives."""
+    return next((p for p in sorted(access.principals) if p.startswith("user:")), "anonymous")
+
+
 ServiceDep = Annotated[Souverain, Depends(get_service)]
 AccessDep = Annotated[AccessFilter, Depends(get_access)]
+OwnerDep = Annotated[str, Depends(get_owner)]

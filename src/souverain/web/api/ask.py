@@ -8,7 +8,7 @@ flags; the ``answer`` event is authoritative), or an ``error`` event.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -42,15 +42,23 @@ def ask(body: AskIn, svc: ServiceDep, access: AccessDep) -> Any:
     filters = body.filters.to_filters()
     if not body.stream:
         return public_answer(assistant.ask(body.question, access, filters, mode).as_dict())  # type: ignore[arg-type]
+    return sse_response(assistant.ask_stream(body.question, access, filters, mode))  # type: ignore[arg-type]
+
+
+def sse_response(stream: Iterable[tuple[str, Any]],
+                 on_answer: Callable[[dict[str, Any]], None] | None = None) -> StreamingResponse:
+    """``delta`` events, then one ``answer`` event (``on_answer`` sees it first), or an ``error`` event."""
 
     def events() -> Iterator[str]:
         try:
-            for kind, payload in assistant.ask_stream(body.question, access, filters, mode):  # type: ignore[arg-type]
+            for kind, payload in stream:
                 if kind == "delta":
                     yield f"event: delta\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
                 else:
-                    data = json.dumps(public_answer(payload.as_dict()), ensure_ascii=False, default=str)
-                    yield f"event: answer\ndata: {data}\n\n"
+                    answer = public_answer(payload.as_dict())
+                    if on_answer:
+                        on_answer(answer)
+                    yield f"event: answer\ndata: {json.dumps(answer, ensure_ascii=False, default=str)}\n\n"
         except Exception as exc:
             yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
 

@@ -1,0 +1,19 @@
+"""GET /api/v1/models: answer modes and the configured models (names only, never keys or URLs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ..deps import ServiceDep
+
+router = APIRouter(prefix="/api/v1", tags=["models"])
+
+
+@router.get("/models")
+def models(svc: ServiceDep) -> dict[str, Any]:
+    s = svc.settings
+    return {"answer_modes": ["extractive", "generative"], "default_mode": s.effective_answer_mode,
+            "llm": {"backend": s.llm_backend, "model": s.llm_model_path.rsplit("/", 1)[-1] if s.llm_model_path else s.llm_model},
+            "embedder": {"backend": s.embedder, "model": svc.embedder.name}}
