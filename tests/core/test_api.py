@@ -145,3 +145,23 @@ def test_upload_path_is_sanitised(base_url: str, tmp_path: Path) -> None:
     uri = _wait_job(base_url, r.json()["job"])["reports"][0]["uri"]
     name = uri.removeprefix("upload:")  # a display name only: the bytes are stored by content hash
     assert ".." not in name.split("/") and not name.startswith("/") and "<" not in name
+
+
+def test_model_failure_is_a_clear_503_without_internal_details(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from souverain.documents import RawDocument
+    from souverain.llm.openai_compat import OpenAICompatLLM
+    from souverain.service import Souverain
+
+    settings = Settings(data_dir=tmp_path / "d", answer_mode="generative")
+    svc = Souverain(settings, llm=OpenAICompatLLM("http://127.0.0.1:9/v1", "mistral-small", api_key="sk-secret-123"))
+    svc.ingestor().ingest_raw(RawDocument(uri="mem://a.txt", data=b"The car park has 40 spaces."))
+    with TestClient(create_app(settings, svc)) as client:
+        r = client.post("/api/v1/ask", json={"question": "How many spaces has the car park?", "mode": "generative"})
+        assert r.status_code == 503
+        assert "127.0.0.1:9" not in r.text and "sk-secret" not in r.text and "language model" in r.json()["detail"]
+        with client.stream("POST", "/api/v1/ask", json={"question": "car park?", "mode": "generative",
+                                                        "stream": True}) as s:
+            body = "".join(s.iter_text())
+        assert "event: error" in body and "127.0.0.1:9" not in body and "sk-secret" not in body

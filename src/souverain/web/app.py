@@ -8,6 +8,7 @@ the database. Every response passes through the security-headers middleware (web
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,11 +16,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from ..llm.base import LLMError
 from ..service import Souverain
 from ..settings import Settings
 from .api import ask, conversations, documents, health, jobs, models, search
+from .api.ask import MODEL_FAILURE
 from .security import SecurityHeaders
 from .ui import install_ui
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, service: Souverain | None = None) -> FastAPI:
@@ -41,6 +46,11 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
     app.add_middleware(SecurityHeaders)
     for module in (health, search, ask, documents, jobs, conversations, models):
         app.include_router(module.router)
+
+    @app.exception_handler(LLMError)
+    async def _model_failure(request: Request, exc: LLMError) -> JSONResponse:
+        log.error("language model failure on %s: %s", request.url.path, exc)
+        return JSONResponse(status_code=503, content={"detail": MODEL_FAILURE})
 
     @app.exception_handler(ValueError)
     async def _bad_request(request: Request, exc: ValueError) -> JSONResponse:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from ..documents import AccessFilter
 from ..service import Souverain
@@ -30,3 +30,9 @@ def get_owner(access: Annotated[AccessFilter, Depends(get_access)]) -> str:
 ServiceDep = Annotated[Souverain, Depends(get_service)]
 AccessDep = Annotated[AccessFilter, Depends(get_access)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+
+# Ids and offsets end up as SQLite INTEGERs (64-bit): anything outside that range is a 422, not an OverflowError.
+SQLITE_INT_MAX = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX)]
+PagePath = Annotated[int, Path(ge=1, le=SQLITE_INT_MAX, description="page number, from 1")]
+OffsetQuery = Annotated[int, Query(ge=0, le=SQLITE_INT_MAX)]

@@ -8,6 +8,7 @@ flags; the ``answer`` event is authoritative), or an ``error`` event.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
@@ -16,7 +17,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..deps import AccessDep, ServiceDep
+from .errors import errors
 from .search import FiltersIn
+
+log = logging.getLogger(__name__)
+MODEL_FAILURE = "the answer could not be produced: the language model failed or is unreachable (details in the server log)"
 
 router = APIRouter(prefix="/api/v1", tags=["ask"])
 
@@ -34,7 +39,7 @@ def public_answer(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-@router.post("/ask")
+@router.post("/ask", responses=errors(400, 503))
 def ask(body: AskIn, svc: ServiceDep, access: AccessDep) -> Any:
     """Answer a question with checked citations (document, title, page, quote, span)."""
     mode = svc.resolve_mode(body.mode)
@@ -59,7 +64,10 @@ def sse_response(stream: Iterable[tuple[str, Any]],
                     if on_answer:
                         on_answer(answer)
                     yield f"event: answer\ndata: {json.dumps(answer, ensure_ascii=False, default=str)}\n\n"
-        except Exception as exc:
+        except ValueError as exc:  # bad input: the message is for the user
             yield f"event: error\ndata: {json.dumps(str(exc))}\n\n"
+        except Exception as exc:  # backend failure: details go to the log only (they may name internal hosts)
+            log.error("answer stream failed: %s: %s", type(exc).__name__, exc)
+            yield f"event: error\ndata: {json.dumps(MODEL_FAILURE)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -14,8 +14,10 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from ...assistant.conversations import chat_history, retrieval_query
-from ..deps import AccessDep, OwnerDep, ServiceDep
+from ..deps import AccessDep, IdPath, OffsetQuery, OwnerDep, ServiceDep
 from .ask import public_answer, sse_response
+from .errors import errors
+from .schemas import ConversationDetailOut, ConversationOut, ConversationsOut
 from .search import FiltersIn
 
 router = APIRouter(prefix="/api/v1", tags=["conversations"])
@@ -37,41 +39,41 @@ class MessageIn(BaseModel):
     filters: FiltersIn = FiltersIn()
 
 
-@router.get("/conversations")
-def list_conversations(svc: ServiceDep, owner: OwnerDep, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+@router.get("/conversations", response_model=ConversationsOut)
+def list_conversations(svc: ServiceDep, owner: OwnerDep, limit: int = 100, offset: OffsetQuery = 0) -> dict[str, Any]:
     return {"conversations": svc.conversations.for_owner(owner, min(max(limit, 1), 1000), max(offset, 0))}
 
 
-@router.post("/conversations", status_code=201)
+@router.post("/conversations", status_code=201, response_model=ConversationOut, responses=errors(400))
 def create_conversation(svc: ServiceDep, owner: OwnerDep, body: ConversationIn | None = None) -> dict[str, Any]:
     return svc.conversations.create(owner, body.title if body else None)
 
 
-@router.get("/conversations/{conv_id}")
-def get_conversation(conv_id: int, svc: ServiceDep, owner: OwnerDep) -> dict[str, Any]:
+@router.get("/conversations/{conv_id}", response_model=ConversationDetailOut, responses=errors(404))
+def get_conversation(conv_id: IdPath, svc: ServiceDep, owner: OwnerDep) -> dict[str, Any]:
     conv = svc.conversations.get(owner, conv_id)
     if conv is None:
         raise HTTPException(404, NOT_FOUND)
     return conv
 
 
-@router.patch("/conversations/{conv_id}")
-def rename_conversation(conv_id: int, body: RenameIn, svc: ServiceDep, owner: OwnerDep) -> dict[str, Any]:
+@router.patch("/conversations/{conv_id}", response_model=ConversationOut, responses=errors(400, 404))
+def rename_conversation(conv_id: IdPath, body: RenameIn, svc: ServiceDep, owner: OwnerDep) -> dict[str, Any]:
     conv = svc.conversations.rename(owner, conv_id, body.title)
     if conv is None:
         raise HTTPException(404, NOT_FOUND)
     return conv
 
 
-@router.delete("/conversations/{conv_id}", status_code=204)
-def delete_conversation(conv_id: int, svc: ServiceDep, owner: OwnerDep) -> Response:
+@router.delete("/conversations/{conv_id}", status_code=204, responses=errors(404))
+def delete_conversation(conv_id: IdPath, svc: ServiceDep, owner: OwnerDep) -> Response:
     if not svc.conversations.delete(owner, conv_id):
         raise HTTPException(404, NOT_FOUND)
     return Response(status_code=204)
 
 
-@router.get("/conversations/{conv_id}/export")
-def export_conversation(conv_id: int, svc: ServiceDep, owner: OwnerDep) -> Response:
+@router.get("/conversations/{conv_id}/export", responses=errors(404))
+def export_conversation(conv_id: IdPath, svc: ServiceDep, owner: OwnerDep) -> Response:
     """The conversation as Markdown: questions, answers, numbered sources with quotes, an AI-generated note."""
     text = svc.conversations.export(owner, conv_id)
     if text is None:
@@ -80,8 +82,8 @@ def export_conversation(conv_id: int, svc: ServiceDep, owner: OwnerDep) -> Respo
                     headers={"Content-Disposition": f'attachment; filename="conversation-{conv_id}.md"'})
 
 
-@router.post("/conversations/{conv_id}/messages")
-def ask_in_conversation(conv_id: int, body: MessageIn, svc: ServiceDep, access: AccessDep, owner: OwnerDep) -> Any:
+@router.post("/conversations/{conv_id}/messages", responses=errors(400, 404, 503))
+def ask_in_conversation(conv_id: IdPath, body: MessageIn, svc: ServiceDep, access: AccessDep, owner: OwnerDep) -> Any:
     """Answer like /ask, using the conversation's earlier turns for follow-up questions; stores both turns."""
     conv = svc.conversations.get(owner, conv_id)
     if conv is None:

@@ -20,7 +20,9 @@ from ...documents import PUBLIC, AccessFilter
 from ...index.base import DocumentRecord
 from ...ingest.files import safe_upload_name
 from ...service import Souverain
-from ..deps import AccessDep, ServiceDep
+from ..deps import AccessDep, IdPath, OffsetQuery, PagePath, ServiceDep
+from .errors import errors
+from .schemas import DocumentOut, DocumentsOut, JobEnvelope, PageOut
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
@@ -56,8 +58,8 @@ def _get(svc: Souverain, doc_id: int, access: AccessFilter) -> DocumentRecord:
     return doc
 
 
-@router.get("/documents")
-def list_documents(svc: ServiceDep, access: AccessDep, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+@router.get("/documents", response_model=DocumentsOut)
+def list_documents(svc: ServiceDep, access: AccessDep, limit: int = 100, offset: OffsetQuery = 0) -> dict[str, Any]:
     """Documents the caller may read, with their latest ingestion status; the first page also lists
     uploads that failed (or had no text) and were never indexed (``id`` null)."""
     docs = svc.store.list_documents(access, min(max(limit, 1), 1000), max(offset, 0))
@@ -68,7 +70,7 @@ def list_documents(svc: ServiceDep, access: AccessDep, limit: int = 100, offset:
     return {"documents": out}
 
 
-@router.post("/documents", status_code=202)
+@router.post("/documents", status_code=202, response_model=JobEnvelope, responses=errors(400))
 async def upload(files: list[UploadFile], svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
     """Store the files and index them in a background job (one report per file in the job)."""
     if not files:
@@ -88,14 +90,14 @@ async def upload(files: list[UploadFile], svc: ServiceDep, access: AccessDep) ->
     return {"job": svc.jobs.submit("upload", items)}
 
 
-@router.get("/documents/{doc_id}")
-def get_document(doc_id: int, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
+@router.get("/documents/{doc_id}", response_model=DocumentOut, responses=errors(404))
+def get_document(doc_id: IdPath, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
     doc = _get(svc, doc_id, access)
     return document_out(doc, svc.store.latest_reports([doc.uri]).get(doc.uri))
 
 
-@router.delete("/documents/{doc_id}", status_code=204)
-def delete_document(doc_id: int, svc: ServiceDep, access: AccessDep) -> Response:
+@router.delete("/documents/{doc_id}", status_code=204, responses=errors(404))
+def delete_document(doc_id: IdPath, svc: ServiceDep, access: AccessDep) -> Response:
     """Remove the document, its chunks, vectors and (when nothing else uses it) its stored file."""
     doc = _get(svc, doc_id, access)
     if svc.store.delete_document(doc.uri):
@@ -105,8 +107,8 @@ def delete_document(doc_id: int, svc: ServiceDep, access: AccessDep) -> Response
     return Response(status_code=204)
 
 
-@router.post("/documents/{doc_id}/reingest", status_code=202)
-def reingest(doc_id: int, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
+@router.post("/documents/{doc_id}/reingest", status_code=202, response_model=JobEnvelope, responses=errors(400, 404, 409))
+def reingest(doc_id: IdPath, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
     """Parse the document again from its original, even if it is unchanged."""
     doc = _get(svc, doc_id, access)
     item: dict[str, Any] = {"uri": doc.uri, "title": doc.title, "source": doc.source,
@@ -122,8 +124,8 @@ def reingest(doc_id: int, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
     return {"job": svc.jobs.submit("reingest", [item])}
 
 
-@router.get("/documents/{doc_id}/pages/{number}")
-def page(doc_id: int, number: int, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
+@router.get("/documents/{doc_id}/pages/{number}", response_model=PageOut, responses=errors(404))
+def page(doc_id: IdPath, number: PagePath, svc: ServiceDep, access: AccessDep) -> dict[str, Any]:
     """The stored text of one page (citations' ``char_start``/``char_end`` index into it)."""
     doc = _get(svc, doc_id, access)
     found = svc.store.get_page(doc_id, number, access)
@@ -140,8 +142,8 @@ def _disposition(doc: DocumentRecord) -> str:
     return f"{'inline' if doc.format == 'pdf' else 'attachment'}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"
 
 
-@router.get("/documents/{doc_id}/file", response_model=None)
-def original_file(doc_id: int, svc: ServiceDep, access: AccessDep) -> Response:
+@router.get("/documents/{doc_id}/file", response_model=None, responses=errors(404))
+def original_file(doc_id: IdPath, svc: ServiceDep, access: AccessDep) -> Response:
     """The original bytes (PDF inline, everything else as an attachment)."""
     doc = _get(svc, doc_id, access)
     media = MIME.get(doc.format, "application/octet-stream")

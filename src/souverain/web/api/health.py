@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from ..deps import ServiceDep
+from .schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 def healthz(svc: ServiceDep) -> dict[str, Any]:
     """Liveness plus the counts a monitor wants: documents, chunks, pending embeddings."""
     st = svc.store.stats()

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from ..deps import ServiceDep
+from .schemas import ModelsOut
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
 
-@router.get("/models")
+@router.get("/models", response_model=ModelsOut)
 def models(svc: ServiceDep) -> dict[str, Any]:
     s = svc.settings
     return {"answer_modes": ["extractive", "generative"], "default_mode": s.effective_answer_mode,

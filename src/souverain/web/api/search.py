@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ...documents import SearchFilters
 from ..deps import AccessDep, ServiceDep
+from .errors import errors
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -53,7 +54,7 @@ class SearchOut(BaseModel):
     timings: dict[str, float]
 
 
-@router.post("/search")
+@router.post("/search", responses=errors(400))
 def search(body: SearchIn, svc: ServiceDep, access: AccessDep) -> SearchOut:
     """Hybrid search over the documents the caller may read."""
     res = svc.search(body.query, access, body.filters.to_filters(), body.k, body.mode)

@@ -1,0 +1,26 @@
+"""Error responses declared in the OpenAPI schema: every non-validation error is ``{"detail": "..."}``.
+
+FastAPI documents 422 (request validation) by itself; routes declare the other codes they can
+return with ``responses=errors(...)`` so clients (and the schemathesis test) know every status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+DESCRIPTIONS = {
+    400: "Bad request: the body could not be parsed, or a value is not usable",
+    404: "Not found (also for anything the caller may not read)",
+    409: "Conflict with the stored state",
+    503: "The language model failed or is unreachable (details only in the server log)",
+}
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
