@@ -1,7 +1,10 @@
 """One Settings object, read from the environment (prefix ``SOUVERAIN_``) and validated at start.
 
 Secrets are ``SecretStr`` so they never show up in logs or reprs; they are referenced from the
-environment (``SOUVERAIN_LLM_API_KEY``), never written to the data directory.
+environment (``SOUVERAIN_LLM_API_KEY``), never written to the data directory. The one exception is
+``secret_key`` in development: left at its placeholder, a random key is generated once and kept in
+``data_dir/secret_key`` (mode 0600; governance/server_key.py). Outside development the placeholder,
+or a key shorter than 32 characters, is refused at start.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_PLACEHOLDER = "changethis"
 
 
 class Settings(BaseSettings):
@@ -49,10 +54,26 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    # identity: the key that API-key hashes and CSRF tokens are keyed with (HMAC-SHA256)
+    secret_key: SecretStr = SecretStr(SECRET_KEY_PLACEHOLDER)
+    session_max_age_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    session_idle_minutes: float = Field(default=60.0, gt=0)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return v.expanduser()
+
+    @model_validator(mode="after")
+    def _secret_key_set(self) -> Settings:
+        if self.environment != "development":
+            key = self.secret_key.get_secret_value()
+            if key == SECRET_KEY_PLACEHOLDER or len(key) < 32:
+                raise ValueError(
+                    "SOUVERAIN_SECRET_KEY must be set to a random value of at least 32 characters outside "
+                    "development (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+        return self
 
     @property
     def max_file_bytes(self) -> int:

@@ -13,6 +13,12 @@ chunks, the FTS5 lexical index over analysed terms, vectors and the embedding ca
 - ``jobs``/``job_reports`` hold ingestion jobs (ingest/jobs.py; SQL in sqlite_jobs.py) and
   ``conversations``/``messages`` the chat history (SQL in sqlite_conversations.py). All tables are
   created with IF NOT EXISTS, so an index made by an older version gains them on open.
+- Identity (SQL in sqlite_identity.py, logic in governance/identity.py): ``users``, ``user_identities``
+  (OIDC (issuer, subject) -> user), ``user_external_principals`` (``ext:<source>:<id>`` held by a user),
+  ``access_groups`` with ``group_user_members`` and ``group_group_members`` (nesting), ``sessions``
+  (SHA-256 of the session id) and ``api_keys`` (HMAC of the key). Users, groups and keys use
+  AUTOINCREMENT so an id is never reused: a new user must never inherit ``user:<id>`` grants of a
+  removed one.
 """
 
 from __future__ import annotations
@@ -132,6 +138,69 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL DEFAULT '',
+    email TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'auditor')),
+    disabled INTEGER NOT NULL DEFAULT 0,
+    password_hash TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS user_identities_user ON user_identities(user_id);
+CREATE TABLE IF NOT EXISTS user_external_principals (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    principal TEXT NOT NULL,
+    PRIMARY KEY (user_id, principal)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_groups (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_user_members (
+    group_id INTEGER NOT NULL REFERENCES access_groups(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_user_members_user ON group_user_members(user_id);
+CREATE TABLE IF NOT EXISTS group_group_members (
+    parent_id INTEGER NOT NULL REFERENCES access_groups(id) ON DELETE CASCADE,
+    child_id INTEGER NOT NULL REFERENCES access_groups(id) ON DELETE CASCADE,
+    PRIMARY KEY (parent_id, child_id),
+    CHECK (parent_id <> child_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS group_group_members_child ON group_group_members(child_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    public_id TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL DEFAULT '',
+    key_hash TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id);
 """
 
 

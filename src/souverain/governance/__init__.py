@@ -1,0 +1,1 @@
+"""Governance: identity (users, groups, OIDC, API keys), audit, PII, retention, GDPR."""
