@@ -113,3 +113,16 @@ def test_searchable_lexically_before_embeddings(app: Souverain) -> None:
 def test_empty_query_is_an_error(examples_app: Souverain) -> None:
     with pytest.raises(ValueError):
         examples_app.search("   ", PUBLIC)
+
+
+def test_permission_change_is_effective_on_the_next_dense_and_hybrid_query(app: Souverain) -> None:
+    app.ingestor().ingest_raw(RawDocument(uri="mem://plan.txt", data=b"The reorganisation plan merges teams A and B."))
+    app.worker.drain()
+    hr = AccessFilter.for_principals(["group:hr"])
+    for mode in ("dense", "hybrid"):  # warm the admitted-documents cache for both filters
+        assert app.search("reorganisation plan", PUBLIC, mode=mode).hits
+        assert not app.search("reorganisation plan", hr, mode=mode).hits
+    app.store.set_principals("mem://plan.txt", ["group:hr"])
+    for mode in ("dense", "hybrid", "lexical"):
+        assert not app.search("reorganisation plan", PUBLIC, mode=mode).hits, mode
+        assert app.search("reorganisation plan", hr, mode=mode).hits[0].doc_uri == "mem://plan.txt"

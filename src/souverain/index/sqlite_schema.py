@@ -97,6 +97,20 @@ CREATE TABLE IF NOT EXISTS ingest_reports (
     at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ingest_reports_uri ON ingest_reports(uri, id);
+-- acl_epoch moves on every change to documents or their ACL, whoever writes it: caches of admitted
+-- document ids are keyed by it, so a permission change is effective on the very next query.
+CREATE TRIGGER IF NOT EXISTS acl_epoch_acl_ins AFTER INSERT ON document_acl
+BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'acl_epoch'; END;
+CREATE TRIGGER IF NOT EXISTS acl_epoch_acl_del AFTER DELETE ON document_acl
+BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'acl_epoch'; END;
+CREATE TRIGGER IF NOT EXISTS acl_epoch_acl_upd AFTER UPDATE ON document_acl
+BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'acl_epoch'; END;
+CREATE TRIGGER IF NOT EXISTS acl_epoch_doc_ins AFTER INSERT ON documents
+BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'acl_epoch'; END;
+CREATE TRIGGER IF NOT EXISTS acl_epoch_doc_del AFTER DELETE ON documents
+BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'acl_epoch'; END;
+CREATE TRIGGER IF NOT EXISTS acl_epoch_doc_upd AFTER UPDATE ON documents
+BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'acl_epoch'; END;
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -114,6 +128,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     items TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, id);
+-- who uploaded a document through the web API (sharing is the owner's, or an admin's, to change)
+CREATE TABLE IF NOT EXISTS document_owners (
+    uri TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS job_reports (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
     ordinal INTEGER NOT NULL,
@@ -220,6 +239,7 @@ class Connections:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('vectors_epoch', '0')")
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('acl_epoch', '0')")
 
     def get(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

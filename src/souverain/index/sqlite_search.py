@@ -80,6 +80,8 @@ class SQLiteRetriever:
         self._vm = _VectorMatrix()
         self._languages: tuple[object, tuple[str, ...]] | None = None
         self._count: tuple[object, int] | None = None
+        self._allowed_cache: dict[tuple[object, ...], np.ndarray] = {}
+        self._allowed_lock = threading.Lock()
 
     # lexical -------------------------------------------------------------------------------
     def indexed_languages(self) -> list[str]:
@@ -177,15 +179,33 @@ class SQLiteRetriever:
                 vm.seq = int(rows[-1][0])
             return vm
 
-    def _allowed_mask(self, vm: _VectorMatrix, access: AccessFilter, filters: SearchFilters) -> np.ndarray:
+    def allowed_documents(self, access: AccessFilter, filters: SearchFilters) -> np.ndarray:
+        """Ids of the documents the access filter (and document-level filters) admit.
+
+        Cached by (principal set, filters, ``meta.acl_epoch``); triggers move the epoch on every change
+        to documents or their ACL, so the cache can never answer with yesterday's permissions.
+        """
+        conn = self.store.conn
+        epoch = conn.execute("SELECT value FROM meta WHERE key='acl_epoch'").fetchone()
+        key = (access.principals, filters, epoch[0] if epoch else None)
+        with self._allowed_lock:
+            hit = self._allowed_cache.get(key)
+        if hit is not None and epoch is not None:
+            return hit
         acl, acl_params = acl_clause(access)
         flt, flt_params = filter_clause(filters)
         allowed = np.array(
-            [i for (i,) in self.store.conn.execute(f"SELECT d.id FROM documents d WHERE {acl} AND {flt}",
-                                                   [*acl_params, *flt_params])],
+            [i for (i,) in conn.execute(f"SELECT d.id FROM documents d WHERE {acl} AND {flt}", [*acl_params, *flt_params])],
             dtype=np.int64,
         )
-        mask = np.isin(vm.docs, allowed)
+        with self._allowed_lock:
+            if len(self._allowed_cache) >= 128:
+                self._allowed_cache.pop(next(iter(self._allowed_cache)))
+            self._allowed_cache[key] = allowed
+        return allowed
+
+    def _allowed_mask(self, vm: _VectorMatrix, access: AccessFilter, filters: SearchFilters) -> np.ndarray:
+        mask = np.isin(vm.docs, self.allowed_documents(access, filters))
         if filters.languages:
             mask &= np.isin(vm.langs, list(filters.languages))
         return mask
@@ -217,15 +237,11 @@ class SQLiteRetriever:
         """Cosine similarity of the query to specific chunks (that the access filter admits)."""
         if not chunk_ids:
             return {}
-        acl, acl_params = acl_clause(access)
-        marks = ",".join("?" * len(chunk_ids))
-        allowed = np.array([c for (c,) in self.store.conn.execute(
-            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks}) AND {acl}",
-            [*chunk_ids, *acl_params])], dtype=np.int64)
         vm = self._refresh(model)
         with vm.lock:
-            matrix, ids = vm.matrix, vm.ids
-        rows = np.nonzero(np.isin(ids, allowed))[0]
+            matrix, ids, docs = vm.matrix, vm.ids, vm.docs
+        allowed = self.allowed_documents(access, SearchFilters())
+        rows = np.nonzero(np.isin(ids, np.asarray(chunk_ids, dtype=np.int64)) & np.isin(docs, allowed))[0]
         if rows.size == 0:
             return {}
         sims = np.einsum("ij,j->i", matrix[rows], np.asarray(vector, dtype=np.float32))
