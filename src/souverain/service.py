@@ -16,6 +16,7 @@ from .assistant.conversations import Conversations
 from .assistant.engine import Answer, Assistant
 from .documents import AccessFilter, SearchFilters
 from .embeddings.base import Embedder
+from .governance.identity import IdentityService
 from .index.sqlite_conversations import ConversationTable
 from .index.sqlite_search import SQLiteRetriever
 from .index.sqlite_store import SQLiteStore
@@ -78,6 +79,10 @@ class Souverain:
     def jobs(self) -> JobManager:
         return JobManager(self.store, self.files, lambda principals, source: self.ingestor(principals, source),
                           after_file=self.wake_worker)
+
+    @functools.cached_property
+    def identity(self) -> IdentityService:
+        return IdentityService.from_settings(self.settings, self.store)
 
     @functools.cached_property
     def conversations(self) -> Conversations:

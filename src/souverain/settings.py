@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     session_max_age_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     session_idle_minutes: float = Field(default=60.0, gt=0)
 
+    # OpenID Connect sign-in (off while oidc_issuer is empty); see docs/oidc.md
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str = ""
+    oidc_group_claim: str = "groups"
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:

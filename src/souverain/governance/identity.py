@@ -38,7 +38,7 @@ from .sessions import SessionGrant, Sessions
 Role = Literal["admin", "member", "auditor"]
 ROLES: tuple[str, ...] = ("admin", "member", "auditor")
 USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
-GROUP_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._@/-]{0,127}")
+GROUP_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._@/:-]{0,127}")
 SOURCE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 __all__ = [
@@ -69,7 +69,7 @@ def normalise_username(username: str) -> str:
 def normalise_group_name(name: str) -> str:
     clean = name.strip().lower()
     if not GROUP_NAME_RE.fullmatch(clean):
-        raise IdentityError(f"invalid group name {name!r}: 1-128 of a-z 0-9 . _ @ / -, starting with a letter or digit")
+        raise IdentityError(f"invalid group name {name!r}: 1-128 of a-z 0-9 . _ @ / : -, starting with a letter or digit")
     return clean
 
 

@@ -51,8 +51,14 @@ class JobTable:
         row = self.conn.execute(f"SELECT {_COLS} FROM jobs WHERE id=?", (job_id,)).fetchone()
         return self._row(row) if row else None
 
-    def latest(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        rows = self.conn.execute(f"SELECT {_COLS} FROM jobs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+    def latest(self, limit: int = 50, offset: int = 0, submitter: int | None = None) -> list[dict[str, Any]]:
+        """Latest first; with ``submitter``, only the jobs whose items carry ``submitted_by`` = that user id."""
+        if submitter is None:
+            rows = self.conn.execute(f"SELECT {_COLS} FROM jobs ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset))
+        else:
+            rows = self.conn.execute(
+                f"SELECT {_COLS} FROM jobs WHERE json_extract(items, '$[0].submitted_by') = ? "
+                "ORDER BY id DESC LIMIT ? OFFSET ?", (submitter, limit, offset))
         return [self._row(r) for r in rows.fetchall()]
 
     def claim_next(self, owner: str) -> dict[str, Any] | None:

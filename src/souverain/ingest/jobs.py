@@ -93,8 +93,15 @@ class JobManager:
         row = self.table.get(job_id)
         return public_job(row) if row else None
 
-    def latest(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        return [public_job(r) for r in self.table.latest(limit, offset)]
+    def latest(self, limit: int = 50, offset: int = 0, submitter: int | None = None) -> list[dict[str, Any]]:
+        return [public_job(r) for r in self.table.latest(limit, offset, submitter)]
+
+    def submitter(self, job_id: int) -> int | None:
+        """The user id that submitted the job (``submitted_by`` in its items; None for CLI jobs)."""
+        row = self.table.get(job_id)
+        items = row["items"] if row else []
+        who = items[0].get("submitted_by") if items else None
+        return who if isinstance(who, int) else None
 
     # commands ----------------------------------------------------------------------------
     def submit(self, kind: JobKind, items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from .. import __version__
 from ..llm.base import LLMError
 from ..service import Souverain
 from ..settings import Settings
-from .api import ask, conversations, documents, health, jobs, models, search
+from .api import admin, ask, auth, conversations, documents, health, jobs, models, search
 from .api.ask import MODEL_FAILURE
 from .security import SecurityHeaders
 from .ui import install_ui
@@ -44,8 +44,9 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
                   description="Search and ask your documents with checked citations.")
     app.state.souverain = svc
     app.add_middleware(SecurityHeaders)
-    for module in (health, search, ask, documents, jobs, conversations, models):
+    for module in (health, auth, search, ask, documents, jobs, conversations, models, admin):
         app.include_router(module.router)
+    app.include_router(admin.me_router)
 
     @app.exception_handler(LLMError)
     async def _model_failure(request: Request, exc: LLMError) -> JSONResponse:

@@ -16,14 +16,14 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from ..deps import AccessDep, ServiceDep
-from .errors import errors
+from ..deps import ASK, AccessDep, ServiceDep
+from .errors import AUTH_ERRORS, errors
 from .search import FiltersIn
 
 log = logging.getLogger(__name__)
 MODEL_FAILURE = "the answer could not be produced: the language model failed or is unreachable (details in the server log)"
 
-router = APIRouter(prefix="/api/v1", tags=["ask"])
+router = APIRouter(prefix="/api/v1", tags=["ask"], dependencies=[ASK], responses=AUTH_ERRORS)
 
 
 class AskIn(BaseModel):

@@ -14,13 +14,13 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from ...assistant.conversations import chat_history, retrieval_query
-from ..deps import AccessDep, IdPath, OffsetQuery, OwnerDep, ServiceDep
+from ..deps import ASK, AccessDep, IdPath, OffsetQuery, OwnerDep, ServiceDep
 from .ask import public_answer, sse_response
-from .errors import errors
+from .errors import AUTH_ERRORS, errors
 from .schemas import ConversationDetailOut, ConversationOut, ConversationsOut
 from .search import FiltersIn
 
-router = APIRouter(prefix="/api/v1", tags=["conversations"])
+router = APIRouter(prefix="/api/v1", tags=["conversations"], dependencies=[ASK], responses=AUTH_ERRORS)
 NOT_FOUND = "conversation not found"
 
 

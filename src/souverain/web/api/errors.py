@@ -12,8 +12,11 @@ from pydantic import BaseModel
 
 DESCRIPTIONS = {
     400: "Bad request: the body could not be parsed, or a value is not usable",
+    401: "Not signed in (no valid session cookie or API key)",
+    403: "Signed in, but not allowed: a missing scope or role, or a missing/wrong X-CSRF-Token header",
     404: "Not found (also for anything the caller may not read)",
     409: "Conflict with the stored state",
+    502: "The identity provider is unreachable or misconfigured",
     503: "The language model failed or is unreachable (details only in the server log)",
 }
 
@@ -24,3 +27,6 @@ class ErrorOut(BaseModel):
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+AUTH_ERRORS = errors(400, 401, 403)  # 400: an API key in the query string

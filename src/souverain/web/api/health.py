@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..deps import ServiceDep
+from ..deps import READ, ServiceDep
+from .errors import AUTH_ERRORS
 from .schemas import HealthOut
 
 router = APIRouter(tags=["health"])
@@ -20,6 +21,6 @@ def healthz(svc: ServiceDep) -> dict[str, Any]:
             "chunks_awaiting_embeddings": svc.worker.pending(), "embedding_error": svc.worker.last_error or None}
 
 
-@router.get("/api/v1/status")
+@router.get("/api/v1/status", dependencies=[READ], responses=AUTH_ERRORS)
 def status(svc: ServiceDep) -> dict[str, Any]:
     return svc.status()

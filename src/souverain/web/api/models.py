@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..deps import ServiceDep
+from ..deps import READ, ServiceDep
+from .errors import AUTH_ERRORS
 from .schemas import ModelsOut
 
-router = APIRouter(prefix="/api/v1", tags=["models"])
+router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[READ], responses=AUTH_ERRORS)
 
 
 @router.get("/models", response_model=ModelsOut)

@@ -9,10 +9,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ...documents import SearchFilters
-from ..deps import AccessDep, ServiceDep
-from .errors import errors
+from ..deps import READ, AccessDep, ServiceDep
+from .errors import AUTH_ERRORS, errors
 
-router = APIRouter(prefix="/api/v1", tags=["search"])
+router = APIRouter(prefix="/api/v1", tags=["search"], dependencies=[READ], responses=AUTH_ERRORS)
 
 
 class FiltersIn(BaseModel):

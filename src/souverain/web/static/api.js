@@ -5,6 +5,23 @@ export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// Session state: the cookie travels by itself; the CSRF token is sent on every state-changing request.
+const session = { csrf: "", onUnauthorized: null };
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+export function setCsrfToken(token) { session.csrf = token || ""; }
+export function onUnauthorized(callback) { session.onUnauthorized = callback; }
+
+function headersFor(method, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  if (UNSAFE.has(method.toUpperCase()) && session.csrf) headers["X-CSRF-Token"] = session.csrf;
+  return headers;
+}
+
+function unauthorized(status, quiet) {
+  if (status === 401 && !quiet && session.onUnauthorized) session.onUnauthorized();
+}
+
 async function detail(resp) {
   try {
     const body = await resp.json();
@@ -14,16 +31,25 @@ async function detail(resp) {
   } catch { return resp.statusText || `HTTP ${resp.status}`; }
 }
 
-export async function api(path, { method = "GET", body, signal } = {}) {
-  const init = { method, signal, headers: { Accept: "application/json" } };
+// A JSON request to any same-origin URL. A 401 shows the sign-in screen unless `quiet`.
+export async function request(url, { method = "GET", body, signal, quiet = false } = {}) {
+  const init = { method, signal, headers: headersFor(method), credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const resp = await fetch(API + path, init);
-  if (!resp.ok) throw new ApiError(resp.status, await detail(resp));
+  const resp = await fetch(url, init);
+  if (!resp.ok) {
+    unauthorized(resp.status, quiet);
+    throw new ApiError(resp.status, await detail(resp));
+  }
   if (resp.status === 204) return null;
-  return resp.json();
+  const text = await resp.text();
+  return text ? JSON.parse(text) : null;
+}
+
+export async function api(path, options = {}) {
+  return request(API + path, options);
 }
 
 // POST that answers with Server-Sent Events (`event: delta` ... `event: answer`, or `event: error`).
@@ -31,10 +57,13 @@ export async function api(path, { method = "GET", body, signal } = {}) {
 export async function postStream(path, body, onEvent, signal) {
   const resp = await fetch(API + path, {
     method: "POST", signal,
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-    body: JSON.stringify(body),
+    headers: headersFor("POST", { "Content-Type": "application/json", Accept: "text/event-stream" }),
+    body: JSON.stringify(body), credentials: "same-origin",
   });
-  if (!resp.ok) throw new ApiError(resp.status, await detail(resp));
+  if (!resp.ok) {
+    unauthorized(resp.status, false);
+    throw new ApiError(resp.status, await detail(resp));
+  }
   if (!(resp.headers.get("content-type") || "").startsWith("text/event-stream")) {
     onEvent("answer", await resp.json());
     return;
@@ -73,12 +102,15 @@ export function uploadFiles(files, onProgress) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", API + "/documents");
     xhr.responseType = "json";
-    xhr.setRequestHeader("Accept", "application/json");
+    for (const [k, v] of Object.entries(headersFor("POST"))) xhr.setRequestHeader(k, v);
     xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded, e.lengthComputable ? e.total : 0));
     xhr.addEventListener("load", () => {
       const body = xhr.response;
       if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-      else reject(new ApiError(xhr.status, (body && body.detail && String(body.detail)) || `HTTP ${xhr.status}`));
+      else {
+        unauthorized(xhr.status, false);
+        reject(new ApiError(xhr.status, (body && body.detail && String(body.detail)) || `HTTP ${xhr.status}`));
+      }
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network error")));
     xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted")));

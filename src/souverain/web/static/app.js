@@ -1,8 +1,11 @@
-// Entry point: view switching (#/chat, #/chat/<id>, #/documents), answer mode and model info.
+// Entry point: sign-in first (auth.js), then view switching (#/chat, #/chat/<id>, #/documents,
+// #/admin/<users|groups|keys> for administrators), answer mode and model info.
 import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { initChat, routeChat } from "./chat.js";
 import { initDocuments, showDocuments } from "./documents.js";
+import { initAuth, isAdmin } from "./auth.js";
+import { initAdmin, showAdmin } from "./admin.js";
 
 const $ = (id) => document.getElementById(id);
 const MODE_KEY = "souverain.mode";
@@ -10,8 +13,8 @@ const MODE_KEY = "souverain.mode";
 function route() {
   const hash = location.hash || "#/chat";
   const [, view = "chat", id] = hash.split("/");
-  const current = view === "documents" ? "documents" : "chat";
-  for (const name of ["chat", "documents"]) {
+  const current = view === "documents" ? "documents" : view === "admin" && isAdmin() ? "admin" : "chat";
+  for (const name of ["chat", "documents", "admin"]) {
     $(`view-${name}`).hidden = name !== current;
     const tab = $(`tab-${name}`);
     if (name === current) tab.setAttribute("aria-current", "page");
@@ -19,6 +22,7 @@ function route() {
   }
   document.body.dataset.view = current;
   showDocuments(current === "documents");
+  showAdmin(current === "admin", id);
   if (current === "chat" && id) routeChat(decodeURIComponent(id));
 }
 
@@ -57,10 +61,11 @@ function init() {
   select.addEventListener("change", () => localStorage.setItem(MODE_KEY, select.value));
   initChat({ mode: () => select.value || undefined });
   initDocuments();
+  initAdmin();
   window.addEventListener("hashchange", route);
   route();
   loadModels();
   document.body.classList.add("ready");
 }
 
-init();
+initAuth(init);

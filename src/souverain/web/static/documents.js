@@ -3,6 +3,7 @@
 import { api, uploadFiles, API } from "./api.js";
 import { t, fmtNumber, fmtDate, fmtDuration, fmtBytes } from "./i18n.js";
 import { toast } from "./ui.js";
+import { canShare, openShare, initShare } from "./share.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["queued", "running"]);
@@ -263,6 +264,10 @@ function quality(doc) {
 
 function renderDocuments() {
   const rows = $("doc-rows");
+  // a refresh replaces the rows: keep keyboard focus on the same button of the same document
+  const focused = rows.contains(document.activeElement) ? document.activeElement : null;
+  const focusRow = focused && focused.closest("tr.doc-row");
+  const refocus = focusRow && [focusRow.dataset.id, [...focused.classList].find((c) => c.startsWith("doc-"))];
   rows.replaceChildren();
   $("docs-empty").hidden = state.docs.length > 0;
   $("doc-count").textContent = state.docs.length ? `(${fmtNumber(state.docs.length)})` : "";
@@ -287,14 +292,23 @@ function renderDocuments() {
       open.target = "_blank";
       open.rel = "noopener noreferrer";
       const name = doc.title || baseName(doc.document);
+      actions.append(open);
+      if (canShare(doc)) {
+        const shareBtn = button("btn btn-secondary btn-small doc-share", t("share"),
+          () => openShare(doc, shareBtn, loadDocuments), t("share_named", { title: name }));
+        actions.append(shareBtn);
+      }
       actions.append(
-        open,
         button("btn btn-secondary btn-small doc-reingest", t("reingest"), () => reingest(doc), t("reingest_named", { title: name })),
         button("btn btn-danger btn-small doc-delete", t("delete"), () => removeDoc(doc), t("delete_named", { title: name })),
       );
     }
     tr.append(titleCell, statusCell, quality(doc), lang, when, actions);
     rows.appendChild(tr);
+  }
+  if (refocus && refocus[1]) {
+    const again = rows.querySelector(`tr.doc-row[data-id="${CSS.escape(String(refocus[0]))}"] .${CSS.escape(refocus[1])}`);
+    if (again) again.focus();
   }
 }
 
@@ -319,6 +333,7 @@ async function removeDoc(doc) {
 // ---- wiring ---------------------------------------------------------------------------------
 
 export function initDocuments() {
+  initShare();
   const fileInput = $("file-input");
   const folderInput = $("folder-input");
   $("pick-files").addEventListener("click", () => fileInput.click());

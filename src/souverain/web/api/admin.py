@@ -1,0 +1,231 @@
+"""Administration (role admin, scope ``admin``): users, groups, API keys; and a user's own API keys.
+
+Identity errors (a taken name, an invalid value, the last admin) are 400s; unknown ids are 404s.
+A new API key is returned once, in the creation response, and never again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, Field
+
+from ...governance.identity import GroupCycleError, IdentityError, NotFoundError, User
+from ...index.sqlite_identity import ApiKeyRecord
+from ..deps import ADMIN, IdPath, PrincipalDep, ServiceDep
+from .errors import AUTH_ERRORS, errors
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[ADMIN], responses=AUTH_ERRORS)
+me_router = APIRouter(prefix="/api/v1/me", tags=["me"], responses=AUTH_ERRORS)
+Scope = Literal["read", "ask", "ingest", "admin"]
+
+
+class _Raise:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if isinstance(exc, NotFoundError):
+            raise HTTPException(404, str(exc)) from None
+        if isinstance(exc, (IdentityError, GroupCycleError, PermissionError)):
+            raise HTTPException(400, str(exc)) from None
+        return False
+
+
+identity_errors = _Raise
+
+
+def user_json(u: User) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "display_name": u.display_name, "email": u.email, "role": u.role,
+            "disabled": u.disabled, "created_at": u.created_at.isoformat(), "has_password": u.has_password}
+
+
+def key_json(k: ApiKeyRecord) -> dict[str, Any]:
+    return {"id": k.id, "public_id": k.public_id, "user_id": k.user_id, "username": k.username, "name": k.name,
+            "scopes": sorted(k.scopes), "created_at": k.created_at.isoformat(), "expires_at": k.expires_at.isoformat(),
+            "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+
+
+# users -----------------------------------------------------------------------------------------
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    role: Literal["admin", "member", "auditor"] = "member"
+    display_name: str = Field(default="", max_length=200)
+    email: str = Field(default="", max_length=254)
+
+
+class UserPatch(BaseModel):
+    role: Literal["admin", "member", "auditor"] | None = None
+    display_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    disabled: bool | None = None
+
+
+@router.get("/users")
+def list_users(svc: ServiceDep) -> dict[str, Any]:
+    return {"users": [user_json(u) for u in svc.identity.list_users()]}
+
+
+@router.post("/users", status_code=201, responses=errors(400))
+def create_user(body: UserIn, svc: ServiceDep) -> dict[str, Any]:
+    with identity_errors():
+        return user_json(svc.identity.create_user(body.username, role=body.role, password=body.password,
+                                                  display_name=body.display_name, email=body.email))
+    raise AssertionError  # pragma: no cover
+
+
+@router.patch("/users/{user_id}", responses=errors(400, 404))
+def patch_user(user_id: IdPath, body: UserPatch, svc: ServiceDep) -> dict[str, Any]:
+    """Change role, profile or disabled state; disabling ends every session and stops the user's keys."""
+    ident = svc.identity
+    with identity_errors():
+        ident.user(user_id)
+        if body.role is not None:
+            ident.set_role(user_id, body.role)
+        if body.display_name is not None or body.email is not None:
+            ident.update_profile(user_id, display_name=body.display_name, email=body.email)
+        if body.disabled is True:
+            ident.disable_user(user_id)
+        elif body.disabled is False:
+            ident.enable_user(user_id)
+        return user_json(ident.user(user_id))
+    raise AssertionError  # pragma: no cover
+
+
+@router.post("/users/{user_id}/disable", responses=errors(400, 404))
+def disable_user(user_id: IdPath, svc: ServiceDep) -> dict[str, Any]:
+    with identity_errors():
+        return user_json(svc.identity.disable_user(user_id))
+    raise AssertionError  # pragma: no cover
+
+
+@router.post("/users/{user_id}/enable", responses=errors(400, 404))
+def enable_user(user_id: IdPath, svc: ServiceDep) -> dict[str, Any]:
+    with identity_errors():
+        return user_json(svc.identity.enable_user(user_id))
+    raise AssertionError  # pragma: no cover
+
+
+# groups ----------------------------------------------------------------------------------------
+
+class GroupIn(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=500)
+
+
+class MemberIn(BaseModel):
+    user_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    group_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+def group_json(svc: ServiceDep, group_id: int) -> dict[str, Any]:
+    g = svc.identity.group(group_id)
+    users, groups = svc.identity.group_members(group_id)
+    return {"id": g.id, "name": g.name, "description": g.description, "principal": f"group:{g.id}",
+            "users": [{"id": u.id, "username": u.username} for u in users],
+            "groups": [{"id": c.id, "name": c.name} for c in groups]}
+
+
+@router.get("/groups")
+def list_groups(svc: ServiceDep) -> dict[str, Any]:
+    return {"groups": [group_json(svc, g.id) for g in svc.identity.list_groups()]}
+
+
+@router.post("/groups", status_code=201, responses=errors(400))
+def create_group(body: GroupIn, svc: ServiceDep) -> dict[str, Any]:
+    with identity_errors():
+        return group_json(svc, svc.identity.create_group(body.name, body.description).id)
+    raise AssertionError  # pragma: no cover
+
+
+def _member(body: MemberIn) -> tuple[str, int]:
+    if (body.user_id is None) == (body.group_id is None):
+        raise HTTPException(400, "give exactly one of user_id and group_id")
+    return ("user", body.user_id) if body.user_id is not None else ("group", body.group_id)  # type: ignore[return-value]
+
+
+@router.post("/groups/{group_id}/members", responses=errors(400, 404))
+def add_member(group_id: IdPath, body: MemberIn, svc: ServiceDep) -> dict[str, Any]:
+    """Add a user or a nested group; effective on the members' next query."""
+    kind, member = _member(body)
+    with identity_errors():
+        if kind == "user":
+            svc.identity.add_user_to_group(group_id, member)
+        else:
+            svc.identity.add_group_to_group(group_id, member)
+        return group_json(svc, group_id)
+    raise AssertionError  # pragma: no cover
+
+
+@router.delete("/groups/{group_id}/members", responses=errors(400, 404))
+def remove_member(group_id: IdPath, body: MemberIn, svc: ServiceDep) -> dict[str, Any]:
+    kind, member = _member(body)
+    with identity_errors():
+        svc.identity.group(group_id)
+        if kind == "user":
+            svc.identity.remove_user_from_group(group_id, member)
+        else:
+            svc.identity.remove_group_from_group(group_id, member)
+        return group_json(svc, group_id)
+    raise AssertionError  # pragma: no cover
+
+
+# API keys --------------------------------------------------------------------------------------
+
+class KeyIn(BaseModel):
+    scopes: list[Scope] = Field(min_length=1, max_length=4)
+    name: str = Field(default="", max_length=100)
+    expires_days: int = Field(default=90, ge=1, le=730)
+
+
+class AdminKeyIn(KeyIn):
+    user_id: int = Field(ge=1, le=2**63 - 1)
+
+
+@router.get("/keys")
+def list_keys(svc: ServiceDep) -> dict[str, Any]:
+    return {"keys": [key_json(k) for k in svc.identity.api_keys.list()]}
+
+
+@router.post("/keys", status_code=201, responses=errors(400, 404))
+def create_key(body: AdminKeyIn, svc: ServiceDep) -> dict[str, Any]:
+    """A key for any user; the key itself is in this response only."""
+    with identity_errors():
+        new = svc.identity.create_api_key(body.user_id, body.scopes, body.expires_days, body.name)
+        return {"key": new.key, **key_json(new.record)}
+    raise AssertionError  # pragma: no cover
+
+
+@router.delete("/keys/{public_id}", status_code=204, responses=errors(404))
+def revoke_key(public_id: str, svc: ServiceDep) -> Response:
+    if not svc.identity.revoke_api_key(public_id.strip()[:64]):
+        raise HTTPException(404, "no active key with this id")
+    return Response(status_code=204)
+
+
+@me_router.get("/keys")
+def my_keys(principal: PrincipalDep, svc: ServiceDep) -> dict[str, Any]:
+    return {"keys": [key_json(k) for k in svc.identity.api_keys.list(principal.user.id)]}
+
+
+@me_router.post("/keys", status_code=201, responses=errors(400))
+def create_my_key(body: KeyIn, principal: PrincipalDep, svc: ServiceDep) -> dict[str, Any]:
+    """A key for yourself, with at most the scopes your role allows; the key is in this response only."""
+    if not set(body.scopes) <= principal.scopes:
+        raise HTTPException(403, "a key cannot have more permissions than you have")
+    with identity_errors():
+        new = svc.identity.create_api_key(principal.user.id, body.scopes, body.expires_days, body.name)
+        return {"key": new.key, **key_json(new.record)}
+    raise AssertionError  # pragma: no cover
+
+
+@me_router.delete("/keys/{public_id}", status_code=204, responses=errors(404))
+def revoke_my_key(public_id: str, principal: PrincipalDep, svc: ServiceDep) -> Response:
+    mine = {k.public_id for k in svc.identity.api_keys.list(principal.user.id) if k.revoked_at is None}
+    if public_id not in mine or not svc.identity.revoke_api_key(public_id):
+        raise HTTPException(404, "no active key of yours with this id")
+    return Response(status_code=204)
