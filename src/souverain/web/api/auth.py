@@ -3,6 +3,9 @@
 - ``POST /auth/login`` checks the password and opens a new session (any session the browser presented
   ends: rotation against fixation). The cookie is HttpOnly, SameSite=Lax, Path=/, and Secure when the
   request came over https. The response carries the CSRF token the browser sends back as ``X-CSRF-Token``.
+- Failed password sign-ins are throttled per username and per client address (governance/throttle.py):
+  past the limit the answer is 429 with ``Retry-After``, decided before any password is verified and the
+  same for unknown usernames. ``POST /auth/setup`` counts its refusals per address.
 - ``GET /auth/setup`` says whether the instance has no user yet; ``POST /auth/setup`` then creates the
   first administrator and signs it in (409 once any user exists).
 - OIDC (when ``SOUVERAIN_OIDC_ISSUER`` is set): ``/auth/oidc/login`` keeps the login state (PKCE verifier,
@@ -25,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from ...governance.identity import IdentityError, SessionGrant, User
 from ...governance.oidc import LoginState, OIDCClient, OIDCError, OIDCProvider
+from ...governance.throttle import LoginThrottle
 from ...service import Souverain
 from ..deps import SESSION_COOKIE, PrincipalDep, ServiceDep
 from .errors import AUTH_ERRORS, errors
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/auth", tags=["auth"])
 OIDC_COOKIE = "souverain_oidc"
 OIDC_STATE_TTL_S = 600
+OIDC_MAX_PENDING = 10_000
+_lazy_lock = threading.Lock()
 
 
 class LoginIn(BaseModel):
@@ -79,12 +85,36 @@ def _signed_out(request: Request) -> Response:
     return response
 
 
-@router.post("/login", response_model=SessionOut, responses=errors(400, 401))
+def login_throttle(svc: Souverain) -> LoginThrottle:
+    """The service's sign-in failure counters (one per service, made on first use)."""
+    throttle = svc.__dict__.get("_login_throttle")
+    if throttle is None:
+        with _lazy_lock:
+            throttle = svc.__dict__.setdefault("_login_throttle", LoginThrottle())
+    return throttle
+
+
+def _client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _refuse_if_throttled(throttle: LoginThrottle, username: str | None, address: str | None) -> None:
+    wait = throttle.check(username, address)
+    if wait:
+        raise HTTPException(429, f"too many failed sign-in attempts; try again in {wait} seconds",
+                            headers={"Retry-After": str(wait)})
+
+
+@router.post("/login", response_model=SessionOut, responses=errors(400, 401, 429))
 def login(body: LoginIn, request: Request, svc: ServiceDep) -> Response:
     """Sign in with a local password; sets the session cookie and returns the CSRF token."""
+    throttle, address = login_throttle(svc), _client_address(request)
+    _refuse_if_throttled(throttle, body.username, address)  # before any password hash is verified
     grant = svc.identity.sign_in(body.username, body.password, request.cookies.get(SESSION_COOKIE))
     if grant is None:
+        throttle.failure(body.username, address)
         raise HTTPException(401, "wrong username or password, or the account is disabled")
+    throttle.success(body.username)
     return _session_response(request, grant)
 
 
@@ -119,15 +149,19 @@ def setup_needed(svc: ServiceDep) -> dict[str, bool]:
 _setup_lock = threading.Lock()
 
 
-@router.post("/setup", response_model=SessionOut, responses=errors(400, 409))
+@router.post("/setup", response_model=SessionOut, responses=errors(400, 409, 429))
 def setup(body: LoginIn, request: Request, svc: ServiceDep) -> Response:
     """Create the first administrator and sign it in; refused once any user exists."""
+    throttle, address = login_throttle(svc), _client_address(request)
+    _refuse_if_throttled(throttle, None, address)
     with _setup_lock:
         if svc.identity.list_users():
+            throttle.failure(None, address)
             raise HTTPException(409, "the instance is set up already; sign in")
         try:
             user = svc.identity.create_first_admin(body.username, body.password)
         except IdentityError as exc:
+            throttle.failure(None, address)
             if svc.identity.list_users():
                 raise HTTPException(409, "the instance is set up already; sign in") from None
             raise HTTPException(400, str(exc)) from None
@@ -148,6 +182,8 @@ class _PendingLogins:
         now = time.time()
         with self._lock:
             self._states = {k: v for k, v in self._states.items() if now - v[0] < OIDC_STATE_TTL_S}
+            while len(self._states) >= OIDC_MAX_PENDING:  # unauthenticated callers must not grow this without bound
+                del self._states[next(iter(self._states))]  # insertion order: the oldest first
             self._states[key] = (now, state)
         return key
 
@@ -169,11 +205,14 @@ def oidc_client(svc: Souverain) -> OIDCClient | None:
     if client is None:
         if not s.oidc_client_id or s.oidc_client_secret is None or not s.oidc_redirect_uri:
             raise HTTPException(404, "OpenID Connect is not fully configured")
-        client = OIDCClient(OIDCProvider(issuer=s.oidc_issuer, client_id=s.oidc_client_id,
-                                         client_secret=s.oidc_client_secret, redirect_uri=s.oidc_redirect_uri,
-                                         group_claim=s.oidc_group_claim or "groups"))
-        svc.__dict__["_oidc_client"] = client
-        svc.__dict__["_oidc_pending"] = _PendingLogins()
+        with _lazy_lock:  # two first requests at once must not each make a store, losing a pending login
+            client = svc.__dict__.get("_oidc_client")
+            if client is None:
+                client = OIDCClient(OIDCProvider(issuer=s.oidc_issuer, client_id=s.oidc_client_id,
+                                                 client_secret=s.oidc_client_secret, redirect_uri=s.oidc_redirect_uri,
+                                                 group_claim=s.oidc_group_claim or "groups"))
+                svc.__dict__["_oidc_pending"] = _PendingLogins()
+                svc.__dict__["_oidc_client"] = client
     return client
 
 
@@ -195,25 +234,39 @@ def oidc_login(request: Request, svc: ServiceDep) -> Response:
     return response
 
 
+_oidc_link_lock = threading.Lock()
+
+
+def _usable_email(email: str | None) -> str:
+    """The provider's e-mail when the user store accepts it, else none (it is an attribute, never a key)."""
+    email = (email or "").strip()
+    return email if email and len(email) <= 254 and "@" in email and not any(c.isspace() for c in email) else ""
+
+
 def _oidc_user(svc: Souverain, issuer: str, subject: str, email: str | None, name: str | None) -> User:
     ident = svc.identity
-    user = ident.user_for_identity(issuer, subject)
-    if user is not None:
+    mail = _usable_email(email)
+    # lookup, creation and linking as one step: two callbacks of a first sign-in must not make two accounts
+    with _oidc_link_lock:
+        user = ident.user_for_identity(issuer, subject)
+        if user is not None:
+            if mail and mail != user.email:  # the provider's address changed: keep the attribute current
+                user = ident.update_profile(user.id, email=mail)
+            return user
+        base = "".join(c for c in (mail or name or "user").split("@")[0].lower() if c.isalnum() or c in "._-")[:40]
+        if not base or not base[0].isalnum():
+            base = "u" + base
+        for attempt in range(20):
+            candidate = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
+            try:
+                user = ident.create_user(candidate, display_name=name or "", email=mail)
+                break
+            except IdentityError:
+                continue
+        else:
+            raise HTTPException(500, "could not create an account for this sign-in")
+        ident.link_identity(user.id, issuer, subject)
         return user
-    base = "".join(c for c in (email or name or "user").split("@")[0].lower() if c.isalnum() or c in "._-")[:40] or "user"
-    if not base[0].isalnum():
-        base = "u" + base
-    for attempt in range(20):
-        candidate = base if attempt == 0 else f"{base}-{secrets.token_hex(3)}"
-        try:
-            user = ident.create_user(candidate, display_name=name or "", email=email or "")
-            break
-        except IdentityError:
-            continue
-    else:
-        raise HTTPException(500, "could not create an account for this sign-in")
-    ident.link_identity(user.id, issuer, subject)
-    return user
 
 
 def _sync_groups(svc: Souverain, user: User, names: tuple[str, ...]) -> None:

@@ -16,6 +16,7 @@ DESCRIPTIONS = {
     403: "Signed in, but not allowed: a missing scope or role, or a missing/wrong X-CSRF-Token header",
     404: "Not found (also for anything the caller may not read)",
     409: "Conflict with the stored state",
+    429: "Too many failed sign-in attempts from this username or address; wait for Retry-After seconds",
     502: "The identity provider is unreachable or misconfigured",
     503: "The language model failed or is unreachable (details only in the server log)",
 }
