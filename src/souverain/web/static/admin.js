@@ -2,28 +2,13 @@
 // groups (members: users and nested groups), API keys (create — the key is shown once — and revoke).
 import { api, ApiError } from "./api.js";
 import { t, fmtDate } from "./i18n.js";
-import { toast } from "./ui.js";
+import { toast, el, button } from "./ui.js";
 import { currentUser, roleLabel } from "./auth.js";
 
 const $ = (id) => document.getElementById(id);
 const PANES = ["users", "groups", "keys"];
 const ROLES = ["member", "auditor", "admin"];
 const state = { users: [], groups: [], keys: [], pane: "users", visible: false };
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function button(className, label, onClick, title) {
-  const b = el("button", className, label);
-  b.type = "button";
-  if (title) { b.title = title; b.setAttribute("aria-label", title); }
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 // Accepts `[...]` or `{users: [...]}`-style answers.
 export function listOf(data, key) {

@@ -2,18 +2,11 @@
 import { api, ApiError, postStream, API } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { t, fmtDuration, fmtDate } from "./i18n.js";
-import { toast } from "./ui.js";
+import { toast, el } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { conversations: [], current: null, busy: false, abort: null, docs: null, docsAt: 0 };
 let getMode = () => undefined;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
 
 function button(className, label, onClick, { title, aria } = {}) {
   const b = el("button", className, label);

@@ -2,27 +2,12 @@
 // document list with status, quality, re-ingest and delete. Polls only while a job is active.
 import { api, uploadFiles, API } from "./api.js";
 import { t, fmtNumber, fmtDate, fmtDuration, fmtBytes } from "./i18n.js";
-import { toast } from "./ui.js";
+import { toast, el, button } from "./ui.js";
 import { canShare, openShare, initShare } from "./share.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["queued", "running"]);
 const state = { docs: [], jobs: [], uploads: [], pollTimer: 0, jobStatus: new Map(), visible: false };
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
-}
-
-function button(className, label, onClick, title) {
-  const b = el("button", className, label);
-  b.type = "button";
-  if (title) { b.title = title; b.setAttribute("aria-label", title); }
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function statusLabel(status) {
   const key = `status_${status}`;

@@ -8,6 +8,7 @@
 //
 // Supported: ATX headings, paragraphs (single newlines kept as line breaks), bullet and numbered
 // lists, block quotes, fenced code, horizontal rules, **bold**, *italic*, `code`.
+import { el } from "./ui.js";
 
 const INLINE = new RegExp([
   "(`+)([^`]|[^`][\\s\\S]*?[^`])\\1(?!`)",             // 1,2 code span
@@ -31,13 +32,6 @@ export function safeInternalUrl(raw) {
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
   if (!relative && !/^https?:\/\//i.test(url)) return null;
   return parsed.href;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text != null) node.textContent = text;
-  return node;
 }
 
 export function renderInline(text, parent, opts = {}, depth = 0) {
