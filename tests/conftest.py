@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,18 @@ from souverain.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+
+def sse_events(lines: Iterable[str]) -> list[tuple[str, str]]:
+    """(event, data) pairs of a Server-Sent Events stream, as the answer endpoints send them."""
+    events: list[tuple[str, str]] = []
+    kind = ""
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            events.append((kind, line[6:]))
+    return events
 
 
 def make_app(data_dir: Path, **settings: object) -> Souverain:

@@ -18,7 +18,7 @@ import uvicorn
 from souverain.settings import Settings
 from souverain.web.app import create_app
 
-from ..conftest import EXAMPLES
+from ..conftest import EXAMPLES, sse_events
 
 AUTH: dict[str, str] = {}  # the administrator's bearer key, set by the fixture
 
@@ -114,16 +114,10 @@ def test_ask_json(base_url: str) -> None:
 
 
 def test_ask_streams_server_sent_events(base_url: str) -> None:
-    events: list[tuple[str, str]] = []
     with _stream("POST", base_url + "/api/v1/ask", timeout=120,
                       json={"question": "What warranty comes with the R2?", "stream": True}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
-        kind = ""
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, line[6:]))
+        events = sse_events(r.iter_lines())
     assert events[0][0] == "delta" and events[-1][0] == "answer"
     final = json.loads(events[-1][1])
     assert "3-year warranty" in final["answer"] and final["citations"][0]["document"] == "upload:product-faq.html"

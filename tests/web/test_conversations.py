@@ -6,6 +6,7 @@ import json
 
 from souverain.assistant.conversations import is_follow_up, retrieval_query, title_from
 
+from ..conftest import sse_events
 from .conftest import API, Web
 
 FIRST = "How many days of paid annual leave do full-time employees get?"
@@ -74,16 +75,10 @@ def test_streamed_message_is_stored_and_generative_mode_gets_the_history(web: We
                   "Part-time staff get annual leave pro rata [1].")
     a1 = c.post(f"{API}/conversations/{conv['id']}/messages", json={"question": FIRST, "mode": "generative"}).json()
     assert a1["mode"] == "generative"
-    events: list[tuple[str, str]] = []
     with c.stream("POST", f"{API}/conversations/{conv['id']}/messages",
                   json={"question": "And for part-time staff?", "mode": "generative", "stream": True}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
-        kind = ""
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, line[6:]))
+        events = sse_events(r.iter_lines())
     assert events[0][0] == "delta" and events[-1][0] == "answer"
     final = json.loads(events[-1][1])
     messages = web.llm.last_messages
