@@ -50,6 +50,7 @@ class RawDocument:
     mime_type: str = ""  # optional hint; parsers also look at the extension and magic bytes
     modified_at: dt.datetime | None = None
     principals: tuple[str, ...] = (PUBLIC,)
+    metadata: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # e.g. web_url, source path
 
     @property
     def sha256(self) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .assistant.conversations import Conversations
 from .assistant.engine import Answer, Assistant
@@ -27,6 +27,9 @@ from .ingest.pipeline import FileReport, IngestOptions, Ingestor
 from .parsing import ParseLimits
 from .retrieval.hybrid import HybridSearcher, SearchResult
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .sources.manager import SourceManager
 
 
 class Souverain:
@@ -79,6 +82,13 @@ class Souverain:
     def jobs(self) -> JobManager:
         return JobManager(self.store, self.files, lambda principals, source: self.ingestor(principals, source),
                           after_file=self.wake_worker)
+
+    @functools.cached_property
+    def sources(self) -> SourceManager:
+        from .sources.manager import SourceManager
+
+        return SourceManager(self.store, self.jobs, lambda name: self.ingestor((), name),
+                             max_bytes=self.settings.max_file_bytes, after_item=self.wake_worker)
 
     @functools.cached_property
     def identity(self) -> IdentityService:
@@ -137,6 +147,8 @@ class Souverain:
         return stats
 
     def close(self) -> None:
+        if "sources" in self.__dict__:
+            self.sources.stop()
         if "jobs" in self.__dict__:
             self.jobs.stop()
         if "worker" in self.__dict__:

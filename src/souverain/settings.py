@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_redirect_uri: str = ""
     oidc_group_claim: str = "groups"
+    #: the provider is also the documents' directory: link its users to a connector's principals
+    #: ("m365", "gdrive" or "nextcloud"; governance/external_ids.py)
+    oidc_external_namespace: Literal["", "m365", "gdrive", "nextcloud"] = ""
 
     @field_validator("data_dir")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import ask, ingest, search, serve, status, users
+from . import ask, ingest, search, serve, sources, status, users
 from .common import State
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Souverain: a sovereign AI assistant over your documents.")
@@ -24,7 +24,7 @@ def _root(
     ctx.obj = State(data_dir)
 
 
-for module in (ingest, search, ask, serve, status, users):
+for module in (ingest, search, ask, serve, status, users, sources):
     module.register(app)
 
 

@@ -219,6 +219,21 @@ class IdentityService:
     def remove_external_principal(self, user_id: int, principal: str) -> bool:
         return self.tables.remove_external_principal(user_id, principal)
 
+    def sync_external_principals(self, user_id: int, namespace: str, principals: Iterable[str]) -> set[str]:
+        """Make the user's ``ext:<namespace>:`` principals exactly ``principals`` (an OIDC sign-in's claims)."""
+        wanted = {validate_principal(p) for p in principals}
+        prefix = f"ext:{namespace}:"
+        if any(not p.startswith(prefix) for p in wanted):
+            raise IdentityError(f"principals outside the {namespace!r} namespace")
+        current = {p for p in self.tables.principal_rows(user_id)[2] if p.startswith(prefix)}
+        linked = {p for (p,) in self.tables.conn.execute(
+            "SELECT principal FROM user_external_principals WHERE user_id=?", (user_id,))}
+        for p in (current & linked) - wanted:
+            self.tables.remove_external_principal(user_id, p)
+        for p in wanted - linked:
+            self.tables.add_external_principal(user_id, p)
+        return wanted
+
     # groups --------------------------------------------------------------------------------
     def create_group(self, name: str, description: str = "") -> Group:
         clean = normalise_group_name(name)

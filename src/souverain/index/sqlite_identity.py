@@ -290,8 +290,12 @@ class IdentityTables:
                 "WITH RECURSIVE g(id) AS (SELECT group_id FROM group_user_members WHERE user_id=? "
                 "UNION SELECT m.parent_id FROM group_group_members m JOIN g ON m.child_id = g.id) SELECT id FROM g",
                 (user_id,))}
-            ext = {p for (p,) in conn.execute("SELECT principal FROM user_external_principals WHERE user_id=?",
-                                              (user_id,))}
+            # the user's ext: identities, plus every source group that contains one of them (nested groups
+            # too): connectors sync group members into external_group_members (sources/runner.py)
+            ext = {p for (p,) in conn.execute(
+                "WITH RECURSIVE e(p) AS (SELECT principal FROM user_external_principals WHERE user_id=? "
+                "UNION SELECT g.group_principal FROM external_group_members g JOIN e ON g.member = e.p) SELECT p FROM e",
+                (user_id,))}
         return _user(row), groups, ext
 
     # sessions ------------------------------------------------------------------------------

@@ -61,11 +61,17 @@ class JobTable:
                 "ORDER BY id DESC LIMIT ? OFFSET ?", (submitter, limit, offset))
         return [self._row(r) for r in rows.fetchall()]
 
-    def claim_next(self, owner: str) -> dict[str, Any] | None:
-        """Mark the oldest queued job of ``owner`` running and return it (None when there is none)."""
+    def claim_next(self, owner: str, sync: bool = False) -> dict[str, Any] | None:
+        """Mark the oldest queued job of ``owner`` running and return it (None when there is none).
+
+        Source syncs (kind ``sync``) have their own worker, so a long sync never holds up uploads:
+        ``sync=True`` claims only those, ``sync=False`` everything else.
+        """
+        kind = "kind = 'sync'" if sync else "kind != 'sync'"
         while True:
             row = self.conn.execute(
-                "SELECT id FROM jobs WHERE status='queued' AND owner=? ORDER BY id LIMIT 1", (owner,)).fetchone()
+                f"SELECT id FROM jobs WHERE status='queued' AND owner=? AND {kind} ORDER BY id LIMIT 1",
+                (owner,)).fetchone()
             if not row:
                 return None
             cur = self.conn.execute("UPDATE jobs SET status='running', started_at=? WHERE id=? AND status='queued'",
@@ -102,6 +108,12 @@ class JobTable:
     def cancel_requested(self, job_id: int) -> bool:
         row = self.conn.execute("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,)).fetchone()
         return bool(row and row[0])
+
+    def unfinished_sync(self, source: str) -> list[tuple[int, str, int]]:
+        """(id, owner, pid) of the queued or running syncs of a source."""
+        return [(int(i), str(o), int(p)) for i, o, p in self.conn.execute(
+            "SELECT id, owner, pid FROM jobs WHERE kind='sync' AND status IN ('queued', 'running') "
+            "AND json_extract(items, '$[0].source') = ?", (source,))]
 
     def unfinished(self) -> list[tuple[int, str, int]]:
         """(id, owner, pid) of every queued or running job."""

@@ -13,6 +13,11 @@ chunks, the FTS5 lexical index over analysed terms, vectors and the embedding ca
 - ``jobs``/``job_reports`` hold ingestion jobs (ingest/jobs.py; SQL in sqlite_jobs.py) and
   ``conversations``/``messages`` the chat history (SQL in sqlite_conversations.py). All tables are
   created with IF NOT EXISTS, so an index made by an older version gains them on open.
+- Sources (SQL in sqlite_sources.py, logic in sources/): ``sources`` (configuration with credential
+  *references* only, schedule, and the sync state: cursor, pass epoch, counts, last error),
+  ``source_items`` (what the runner knows of each item: its document uri, version, ACL hash, the
+  last full pass that saw it) and ``external_group_members`` (a source's groups, expanded into
+  users' principals by the identity query).
 - Identity (SQL in sqlite_identity.py, logic in governance/identity.py): ``users``, ``user_identities``
   (OIDC (issuer, subject) -> user), ``user_external_principals`` (``ext:<source>:<id>`` held by a user),
   ``access_groups`` with ``group_user_members`` and ``group_group_members`` (nesting), ``sessions``
@@ -157,6 +162,45 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation_id, id);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    schedule_minutes INTEGER NOT NULL DEFAULT 60,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    watch INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    cursor TEXT,
+    pass_epoch INTEGER NOT NULL DEFAULT 0,
+    in_full_pass INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'never',
+    last_started_at TEXT,
+    last_finished_at TEXT,
+    last_success_at TEXT,
+    last_error TEXT NOT NULL DEFAULT '',
+    counts TEXT NOT NULL DEFAULT '{}',
+    next_run_at TEXT
+);
+CREATE TABLE IF NOT EXISTS source_items (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    item_id TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    version TEXT NOT NULL,
+    acl_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    seen_epoch INTEGER NOT NULL,
+    PRIMARY KEY (source_id, item_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS source_items_epoch ON source_items(source_id, seen_epoch);
+CREATE TABLE IF NOT EXISTS external_group_members (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    group_principal TEXT NOT NULL,
+    member TEXT NOT NULL,
+    PRIMARY KEY (source_id, group_principal, member)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS external_group_members_member ON external_group_members(member, group_principal);
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE,

@@ -36,7 +36,7 @@ from .pipeline import FileReport, Ingestor, collect_files
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["upload", "reingest", "path"]
+JobKind = Literal["upload", "reingest", "path", "sync"]
 IngestorFactory = Callable[[tuple[str, ...], str], Ingestor]
 
 _LIVE_OWNERS: set[str] = set()  # managers alive in this process
@@ -187,7 +187,7 @@ class JobManager:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            job = self.table.claim_next(self.owner)
+            job = self.table.claim_next(self.owner, sync=False)
             if job is None:
                 self._wake.wait(timeout=5.0)
                 self._wake.clear()

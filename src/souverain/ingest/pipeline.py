@@ -151,7 +151,7 @@ class Ingestor:
         record = DocumentRecord(
             uri=raw.uri, title=parsed.title or raw.title, source=raw.source, format=parsed.format, sha256=sha,
             size_bytes=len(raw.data), language=rep.language, modified_at=raw.modified_at,
-            principals=tuple(raw.principals), metadata=dict(parsed.metadata),
+            principals=tuple(raw.principals), metadata={**parsed.metadata, **raw.metadata},
         )
         self.store.replace_document(record, parsed.pages, chunks)
         rep.chunks = len(chunks)

@@ -19,7 +19,7 @@ from .. import __version__
 from ..llm.base import LLMError
 from ..service import Souverain
 from ..settings import Settings
-from .api import admin, ask, auth, conversations, documents, health, jobs, models, search
+from .api import admin, ask, auth, conversations, documents, health, jobs, models, search, sources
 from .api.ask import MODEL_FAILURE
 from .security import SecurityHeaders
 from .ui import install_ui
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.worker.start()
         svc.jobs.start()
+        svc.sources.start()
         try:
             yield
         finally:
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
                   description="Search and ask your documents with checked citations.")
     app.state.souverain = svc
     app.add_middleware(SecurityHeaders)
-    for module in (health, auth, search, ask, documents, jobs, conversations, models, admin):
+    for module in (health, auth, search, ask, documents, jobs, conversations, models, admin, sources):
         app.include_router(module.router)
     app.include_router(admin.me_router)
 

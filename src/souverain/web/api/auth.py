@@ -26,6 +26,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from ...governance.external_ids import principals_from_claims
 from ...governance.identity import IdentityError, SessionGrant, User
 from ...governance.oidc import LoginState, OIDCClient, OIDCError, OIDCProvider
 from ...governance.throttle import LoginThrottle
@@ -304,6 +305,9 @@ def oidc_callback(request: Request, svc: ServiceDep) -> Response:
         raise HTTPException(401, "this account is disabled")
     if not identity.groups_overage:
         _sync_groups(svc, user, identity.groups)
+    namespace = svc.settings.oidc_external_namespace
+    if namespace:
+        svc.identity.sync_external_principals(user.id, namespace, principals_from_claims(namespace, identity.claims))
     grant = svc.identity.create_session(user.id, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/", status_code=302)
     set_session_cookie(request, response, grant)

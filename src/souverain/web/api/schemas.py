@@ -50,7 +50,7 @@ class PageOut(BaseModel):
 
 class JobOut(BaseModel):
     id: int
-    kind: Literal["upload", "reingest", "path"]
+    kind: Literal["upload", "reingest", "path", "sync"]
     status: Literal["queued", "running", "done", "cancelled", "failed"]
     total: int
     done: int
