@@ -120,6 +120,34 @@ def set_role(ctx: typer.Context, username: str, role: Annotated[str, typer.Argum
     typer.echo(f"{user.username} is now {user.role}")
 
 
+@users_app.command("link")
+def link(ctx: typer.Context, username: str,
+         namespace: Annotated[str, typer.Argument(help="The connector namespace: m365, gdrive, nextcloud, s3, local...")],
+         external_id: Annotated[str, typer.Argument(help="How that source names the user (Entra object id, e-mail...).")]) -> None:
+    """Give a user a source's identity (ext:<namespace>:<id>), so the source's permissions reach it."""
+    ident = _identity(ctx)
+    try:
+        principal = ident.add_external_principal(ident.user_by_name(username).id, namespace, external_id)
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+    typer.echo(f"{username} now holds {principal}")
+
+
+@users_app.command("unlink")
+def unlink(ctx: typer.Context, username: str, principal: Annotated[str, typer.Argument(help="e.g. ext:m365:<id>")]) -> None:
+    """Take a source identity away from a user."""
+    ident = _identity(ctx)
+    try:
+        removed = ident.remove_external_principal(ident.user_by_name(username).id, principal)
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+    if not removed:
+        fail(f"{username} does not hold {principal}")
+    typer.echo(f"{username} no longer holds {principal}")
+
+
 @users_app.command("set-password")
 def set_password(ctx: typer.Context, username: str, password_stdin: PasswordStdin = False) -> None:
     """Set a user's local password; its sessions end."""

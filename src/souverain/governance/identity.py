@@ -225,10 +225,10 @@ class IdentityService:
         prefix = f"ext:{namespace}:"
         if any(not p.startswith(prefix) for p in wanted):
             raise IdentityError(f"principals outside the {namespace!r} namespace")
-        current = {p for p in self.tables.principal_rows(user_id)[2] if p.startswith(prefix)}
+        self.user(user_id)
         linked = {p for (p,) in self.tables.conn.execute(
-            "SELECT principal FROM user_external_principals WHERE user_id=?", (user_id,))}
-        for p in (current & linked) - wanted:
+            "SELECT principal FROM user_external_principals WHERE user_id=?", (user_id,)) if p.startswith(prefix)}
+        for p in linked - wanted:
             self.tables.remove_external_principal(user_id, p)
         for p in wanted - linked:
             self.tables.add_external_principal(user_id, p)
