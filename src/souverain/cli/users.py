@@ -123,7 +123,7 @@ def set_role(ctx: typer.Context, username: str, role: Annotated[str, typer.Argum
 @users_app.command("link")
 def link(ctx: typer.Context, username: str,
          namespace: Annotated[str, typer.Argument(help="The connector namespace: m365, gdrive, nextcloud, s3, local...")],
-         external_id: Annotated[str, typer.Argument(help="How that source names the user (Entra object id, e-mail...).")]) -> None:
+         external_id: Annotated[str, typer.Argument(help="How the source names the user (object id, e-mail).")]) -> None:
     """Give a user a source's identity (ext:<namespace>:<id>), so the source's permissions reach it."""
     ident = _identity(ctx)
     try:

@@ -42,7 +42,6 @@ def principals_from_claims(namespace: str, claims: Mapping[str, Any]) -> set[str
             out.add(f"ext:gdrive:{email.lower()}")
         if hd := _s(claims, "hd"):
             out.add(f"ext:gdrive:domain:{hd.lower()}")
-    elif namespace == "nextcloud":
-        if uid := _s(claims, "preferred_username"):
-            out.add(f"ext:nextcloud:{uid}")
+    elif namespace == "nextcloud" and (uid := _s(claims, "preferred_username")):
+        out.add(f"ext:nextcloud:{uid}")
     return out
