@@ -136,6 +136,7 @@ def sync(
     ctx: typer.Context,
     name: str,
     full: Annotated[bool, typer.Option("--full", help="Re-list everything (and retry failed items).")] = False,
+    prune: Annotated[bool, typer.Option("--prune", help="Also remove items the source no longer lists.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
@@ -150,7 +151,7 @@ def sync(
         console.print(f"{p.done:>6} {rep.status:<9} {p.current[:60]} {rep.message[:60]}", highlight=False)
 
     try:
-        result = app_.sources.sync(name, full=full, progress=on_progress)
+        result = app_.sources.sync(name, full=full, prune=prune, progress=on_progress)
     except (SourceNotFound, SyncBusyError) as exc:
         fail(str(exc))
     if json_out:

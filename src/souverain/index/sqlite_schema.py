@@ -178,6 +178,7 @@ CREATE TABLE IF NOT EXISTS sources (
     last_started_at TEXT,
     last_finished_at TEXT,
     last_success_at TEXT,
+    last_pruned_at TEXT,
     last_error TEXT NOT NULL DEFAULT '',
     counts TEXT NOT NULL DEFAULT '{}',
     next_run_at TEXT

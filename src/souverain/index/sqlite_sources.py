@@ -44,6 +44,7 @@ class SourceRow:
     last_started_at: str | None
     last_finished_at: str | None
     last_success_at: str | None
+    last_pruned_at: str | None
     last_error: str
     counts: dict[str, int]
     next_run_at: str | None
@@ -61,7 +62,7 @@ class ItemRow:
 
 
 _SRC = ("id, name, kind, settings, schedule_minutes, enabled, watch, created_at, cursor, pass_epoch, in_full_pass, "
-        "status, last_started_at, last_finished_at, last_success_at, last_error, counts, next_run_at")
+        "status, last_started_at, last_finished_at, last_success_at, last_pruned_at, last_error, counts, next_run_at")
 
 
 def _source(row: Sequence[Any]) -> SourceRow:
@@ -143,12 +144,14 @@ class SourceTable:
     def reset_cursor(self, source_id: int) -> None:
         self.conn.execute("UPDATE sources SET cursor=NULL, in_full_pass=0 WHERE id=?", (source_id,))
 
-    def finish_run(self, source_id: int, status: str, error: str, counts: dict[str, int], next_run_at: str | None) -> None:
+    def finish_run(self, source_id: int, status: str, error: str, counts: dict[str, int], next_run_at: str | None,
+                   pruned: bool = False) -> None:
         at = now_iso()
         self.conn.execute(
             "UPDATE sources SET status=?, last_error=?, counts=?, last_finished_at=?, next_run_at=?, "
-            "last_success_at = CASE WHEN ?='done' THEN ? ELSE last_success_at END WHERE id=?",
-            (status, error, json.dumps(counts), at, next_run_at, status, at, source_id))
+            "last_success_at = CASE WHEN ?='done' THEN ? ELSE last_success_at END, "
+            "last_pruned_at = CASE WHEN ? AND ?='done' THEN ? ELSE last_pruned_at END WHERE id=?",
+            (status, error, json.dumps(counts), at, next_run_at, status, at, int(pruned), status, at, source_id))
 
     # items ---------------------------------------------------------------------------------
     def items(self, source_id: int) -> dict[str, ItemRow]:

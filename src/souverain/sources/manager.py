@@ -71,6 +71,7 @@ def public_source(row: SourceRow, items: dict[str, int] | None = None) -> dict[s
         "settings": row.settings, "schedule_minutes": row.schedule_minutes, "enabled": row.enabled, "watch": row.watch,
         "created_at": row.created_at, "state": row.status, "last_started_at": row.last_started_at,
         "last_finished_at": row.last_finished_at, "last_success_at": row.last_success_at,
+        "last_pruned_at": row.last_pruned_at,
         "last_error": row.last_error or None, "counts": row.counts, "next_run_at": row.next_run_at,
         "resuming": row.in_full_pass or (row.status == "running"), "items": items or {},
     }
@@ -200,28 +201,30 @@ class SourceManager:
             self.job_table.fail_unfinished(job_id, "interrupted")
         return False
 
-    def sync(self, name: str, full: bool = False, progress: Callable[[SyncProgress, FileReport | None], None] | None = None,
+    def sync(self, name: str, full: bool = False, prune: bool = False, progress: Callable[[SyncProgress, FileReport | None], None] | None = None,
              submitted_by: int | None = None) -> SyncResult:
         """Run a sync now in this thread, recorded as a job. Raises SyncBusyError when one is running."""
         row = self._row(name)
         if self._busy(name):
             raise SyncBusyError(f"a sync of {name!r} is already running")
-        item = {"uri": f"source:{name}", "source": name, "full": full, "submitted_by": submitted_by}
+        item = {"uri": f"source:{name}", "source": name, "full": full, "prune": prune, "submitted_by": submitted_by}
         job_id = self.job_table.create("sync", "running", [item], self.jobs.owner, os.getpid(), 0)
-        return self._run_job(job_id, row, full, progress)
+        return self._run_job(job_id, row, full, progress, prune)
 
-    def submit_sync(self, name: str, full: bool = False, submitted_by: int | None = None) -> dict[str, Any]:
+    def submit_sync(self, name: str, full: bool = False, submitted_by: int | None = None,
+                    prune: bool = False) -> dict[str, Any]:
         """Queue a sync for the server's sync worker; returns the job."""
         self._row(name)
         if self._busy(name):
             raise SyncBusyError(f"a sync of {name!r} is already queued or running")
-        item = {"uri": f"source:{name}", "source": name, "full": full, "submitted_by": submitted_by}
+        item = {"uri": f"source:{name}", "source": name, "full": full, "prune": prune, "submitted_by": submitted_by}
         job = self.jobs.submit("sync", [item])
         self._wake.set()
         return job
 
     def _run_job(self, job_id: int, row: SourceRow, full: bool,
-                 progress: Callable[[SyncProgress, FileReport | None], None] | None = None) -> SyncResult:
+                 progress: Callable[[SyncProgress, FileReport | None], None] | None = None,
+                 prune: bool = False) -> SyncResult:
         cancelled = lambda: self._stop.is_set() or self.job_table.cancel_requested(job_id)  # noqa: E731
 
         def on_progress(p: SyncProgress, rep: FileReport | None) -> None:
@@ -244,7 +247,7 @@ class SourceManager:
             runner = SyncRunner(row, connector, self.table, self.store, self.make_ingestor(row.name),
                                 max_bytes=self.max_bytes, progress=on_progress, cancelled=cancelled)
             try:
-                result = runner.run(full)
+                result = runner.run(full, prune or self._prune_due(row))
             except SecretError as exc:  # raised lazily by connectors that resolve credentials on first use
                 result = runner.result
                 result.status, result.error = "failed", f"missing_credentials: {exc}"
@@ -255,10 +258,16 @@ class SourceManager:
         error = "interrupted: the server stopped; the next sync resumes" if interrupted else result.error
         # an interrupted or failed sync is retried at the next scheduled time; a stop resumes at once on start
         self.table.finish_run(row.id, state, error, result.counts,
-                              now_iso() if interrupted else next_run(row.schedule_minutes, row.enabled))
+                              now_iso() if interrupted else next_run(row.schedule_minutes, row.enabled), result.pruned)
         self.job_table.progress(job_id, runner.done, "", max(runner.total, runner.done))
         self.job_table.finish(job_id, {"done": "done", "cancelled": "cancelled"}.get(state, "failed"), error)
         return result
+
+    def _prune_due(self, row: SourceRow) -> bool:
+        """Prune (ListsIds) at most once a day on its own; on request at any time."""
+        if not row.last_pruned_at:
+            return True
+        return dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(row.last_pruned_at) > dt.timedelta(days=1)
 
     # the server's threads ------------------------------------------------------------------
     def start(self) -> None:
@@ -294,7 +303,7 @@ class SourceManager:
                 self.job_table.finish(job["id"], "failed", "the source was removed")
                 continue
             try:
-                self._run_job(job["id"], row, bool(item.get("full")))
+                self._run_job(job["id"], row, bool(item.get("full")), prune=bool(item.get("prune")))
             except Exception as exc:
                 log.exception("sync job %s failed", job["id"])
                 self.job_table.finish(job["id"], "failed", f"{type(exc).__name__}: {exc}")

@@ -40,6 +40,7 @@ from .base import (
     Change,
     FetchesContent,
     ItemError,
+    ListsIds,
     LoadsAll,
     PollsChanges,
     ReadsPermissions,
@@ -75,11 +76,12 @@ class SyncResult:
     error: str = ""
     seconds: float = 0.0
     full_pass: bool = False
+    pruned: bool = False
     http: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "status": self.status, "counts": self.counts, "error": self.error,
-                "seconds": round(self.seconds, 3), "full_pass": self.full_pass, "http": self.http,
+                "seconds": round(self.seconds, 3), "full_pass": self.full_pass, "pruned": self.pruned, "http": self.http,
                 "reports": [r.as_dict() for r in self.reports]}
 
 
@@ -113,7 +115,9 @@ class SyncRunner:
         self._seen: list[str] = []
 
     # entry point ---------------------------------------------------------------------------
-    def run(self, full: bool = False) -> SyncResult:
+    def run(self, full: bool = False, prune: bool = False) -> SyncResult:
+        """One sync. ``full`` re-enumerates everything; ``prune`` (change feeds with ``ListsIds``) also
+        removes stored items the source no longer lists, a cheap safety net against a missed deletion."""
         t0 = time.perf_counter()
         sid = self.source.id
         self.table.begin_run(sid)
@@ -126,6 +130,8 @@ class SyncRunner:
         try:
             if isinstance(self.connector, PollsChanges):
                 self._run_changes(cursor)
+                if prune and not self.result.full_pass and isinstance(self.connector, ListsIds):
+                    self._prune()
             elif isinstance(self.connector, LoadsAll):
                 self._run_listing(cursor)
             else:
@@ -220,6 +226,13 @@ class SyncRunner:
             if token is None:
                 break
         self._end_pass()
+
+    def _prune(self) -> None:
+        listed = set(self.connector.list_ids())  # complete before anything is deleted
+        for item_id, row in list(self.known.items()):
+            if item_id not in listed:
+                self._delete(item_id, row.uri, "no longer listed by the source")
+        self.result.pruned = True
 
     # applying one change -------------------------------------------------------------------
     def _check_cancel(self) -> None:

@@ -53,6 +53,7 @@ class SourceOut(BaseModel):
     last_started_at: str | None
     last_finished_at: str | None
     last_success_at: str | None
+    last_pruned_at: str | None
     last_error: str | None
     counts: dict[str, int]
     next_run_at: str | None
@@ -81,6 +82,7 @@ class CheckOut(BaseModel):
 
 class SyncIn(BaseModel):
     full: bool = False
+    prune: bool = False
 
 
 class RemovedOut(BaseModel):
@@ -153,7 +155,8 @@ def check_source(name: str, svc: ServiceDep) -> dict[str, Any]:
 def sync_source(name: str, svc: ServiceDep, principal: PrincipalDep, body: SyncIn | None = None) -> dict[str, Any]:
     _get(svc, name)
     try:
-        job = svc.sources.submit_sync(name, full=bool(body and body.full), submitted_by=principal.user.id)
+        job = svc.sources.submit_sync(name, full=bool(body and body.full), submitted_by=principal.user.id,
+                                      prune=bool(body and body.prune))
     except SyncBusyError as exc:
         raise HTTPException(409, str(exc)) from None
     return {"job": job}
