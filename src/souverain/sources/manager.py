@@ -201,7 +201,8 @@ class SourceManager:
             self.job_table.fail_unfinished(job_id, "interrupted")
         return False
 
-    def sync(self, name: str, full: bool = False, prune: bool = False, progress: Callable[[SyncProgress, FileReport | None], None] | None = None,
+    def sync(self, name: str, full: bool = False, prune: bool = False,
+             progress: Callable[[SyncProgress, FileReport | None], None] | None = None,
              submitted_by: int | None = None) -> SyncResult:
         """Run a sync now in this thread, recorded as a job. Raises SyncBusyError when one is running."""
         row = self._row(name)

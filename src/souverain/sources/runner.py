@@ -308,7 +308,8 @@ class SyncRunner:
                           modified_at=item.modified_at, principals=principals,
                           metadata={k: v for k, v in (("source_kind", self.source.kind), ("source_path", item.path),
                                                       ("web_url", item.web_url), ("item_id", item.id)) if v})
-        rep = self.ingestor.ingest_raw(raw, force=row is not None and row.state != "indexed")
+        # re-parse when a failed item comes back or a rename kept the bytes (title and path must follow)
+        rep = self.ingestor.ingest_raw(raw, force=row is not None and (row.state != "indexed" or row.name != item.name))
         if rep.status in ("indexed", "unchanged"):
             state = "indexed"
             self._count("added" if row is None else "updated" if rep.status == "indexed" else "unchanged")
