@@ -192,3 +192,38 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+@dataclass
+class ServiceServer(Server):
+    """A `Server` that also hands the test its `Souverain` service and data folder (for what only an
+    operator can do outside the web API, such as linking a user to a source's identity)."""
+
+    svc: Any = None
+    data_dir: Path | None = None
+
+
+@pytest.fixture(scope="module")
+def service_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServiceServer]:
+    """Like `server` (real uvicorn, administrator made through the first-run screen), plus `.svc`."""
+    data_dir = tmp_path_factory.mktemp("e2e-data")
+    app = create_app(Settings(data_dir=data_dir))
+    port = _free_port()
+    srv = ServiceServer(url=f"http://127.0.0.1:{port}", port=port, svc=app.state.souverain, data_dir=data_dir)
+    uv = uvicorn.Server(uvicorn.Config(_Recorder(app, srv.paths), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        try:
+            if httpx.get(srv.url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    srv.auth = httpx.get(srv.url + "/auth/setup", timeout=10).status_code != 404
+    if srv.auth:
+        _first_run_setup(browser, srv)
+    srv.http = srv.client(*ADMIN)
+    yield srv
+    srv.http.close()
+    uv.should_exit = True
+    thread.join(30)

@@ -1,20 +1,23 @@
 // Entry point: sign-in first (auth.js), then view switching (#/chat, #/chat/<id>, #/documents,
-// #/admin/<users|groups|keys> for administrators), answer mode and model info.
+// #/admin/<users|groups|keys> and #/sources for administrators), answer mode and model info.
 import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { initChat, routeChat } from "./chat.js";
 import { initDocuments, showDocuments } from "./documents.js";
 import { initAuth, isAdmin } from "./auth.js";
 import { initAdmin, showAdmin } from "./admin.js";
+import { initSources, showSources } from "./sources.js";
 
 const $ = (id) => document.getElementById(id);
 const MODE_KEY = "souverain.mode";
+const VIEWS = ["chat", "documents", "admin", "sources"];
+const ADMIN_VIEWS = new Set(["admin", "sources"]);
 
 function route() {
   const hash = location.hash || "#/chat";
   const [, view = "chat", id] = hash.split("/");
-  const current = view === "documents" ? "documents" : view === "admin" && isAdmin() ? "admin" : "chat";
-  for (const name of ["chat", "documents", "admin"]) {
+  const current = view === "documents" ? "documents" : ADMIN_VIEWS.has(view) && isAdmin() ? view : "chat";
+  for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== current;
     const tab = $(`tab-${name}`);
     if (name === current) tab.setAttribute("aria-current", "page");
@@ -23,6 +26,7 @@ function route() {
   document.body.dataset.view = current;
   showDocuments(current === "documents");
   showAdmin(current === "admin", id);
+  showSources(current === "sources");
   if (current === "chat" && id) routeChat(decodeURIComponent(id));
 }
 
@@ -62,6 +66,8 @@ function init() {
   initChat({ mode: () => select.value || undefined });
   initDocuments();
   initAdmin();
+  initSources();
+  $("tab-sources").hidden = !isAdmin();
   window.addEventListener("hashchange", route);
   route();
   loadModels();
