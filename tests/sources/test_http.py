@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from souverain.sources.http import HttpClient, RetryPolicy, retry_after_seconds
+from souverain.sources.http import HttpClient, ResponseTooLarge, RetryPolicy, retry_after_seconds
 
 
 class Script:
@@ -105,3 +105,13 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert retry_after_seconds("7") == 7.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_a_capped_download_refuses_a_body_over_the_limit(server: tuple[str, Script]) -> None:
+    url, script = server
+    client = HttpClient(RetryPolicy(base_delay_s=0.01))
+    script.answers = [(503, {"Retry-After": "0"})]
+    assert client.get(url, limit=1000).content == b'{"ok": true}'  # retried, then read within the cap
+    with pytest.raises(ResponseTooLarge):
+        client.get(url, limit=5)
+    client.close()

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+class ResponseTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes or more, over the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 6
@@ -87,14 +94,36 @@ class HttpClient:
                 return
             self._sleep(min(left, 0.5))
 
-    def request(self, method: str, url: str, *, follow_redirects: bool = True, **kwargs: Any) -> httpx.Response:
-        """Send with retries; returns the final response (any status) or raises the last transport error."""
+    def _send(self, method: str, url: str, follow_redirects: bool, limit: int | None, **kwargs: Any) -> httpx.Response:
+        if limit is None:
+            return self.client.request(method, url, follow_redirects=follow_redirects, **kwargs)
+        with self.client.stream(method, url, follow_redirects=follow_redirects, **kwargs) as resp:
+            if resp.status_code != 200:
+                resp.read()
+                return resp
+            length = resp.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limit:
+                raise ResponseTooLarge(int(length), limit)
+            buf = bytearray()
+            for chunk in resp.iter_bytes():
+                buf += chunk
+                if len(buf) > limit:
+                    raise ResponseTooLarge(len(buf), limit)
+            return httpx.Response(resp.status_code, headers=resp.headers, content=bytes(buf), request=resp.request)
+
+    def request(self, method: str, url: str, *, follow_redirects: bool = True, limit: int | None = None,
+                **kwargs: Any) -> httpx.Response:
+        """Send with retries; returns the final response (any status) or raises the last transport error.
+
+        With ``limit``, a 200 body is streamed and refused past ``limit`` bytes (``ResponseTooLarge``),
+        announced by Content-Length or not, so a download never holds more than the limit in memory.
+        """
         p = self.policy
         for attempt in range(1, p.attempts + 1):
             with self.stats.lock:
                 self.stats.requests += 1
             try:
-                resp = self.client.request(method, url, follow_redirects=follow_redirects, **kwargs)
+                resp = self._send(method, url, follow_redirects, limit, **kwargs)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 if attempt == p.attempts or self.cancelled():
                     raise
