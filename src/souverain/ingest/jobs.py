@@ -71,7 +71,8 @@ def public_job(row: dict[str, Any]) -> dict[str, Any]:
         eta = round(elapsed / row["done"] * max(row["total"] - row["done"], 0), 1)
     return {"id": row["id"], "kind": row["kind"], "status": row["status"], "total": row["total"], "done": row["done"],
             "current": row["current"], "created_at": row["created_at"], "started_at": row["started_at"],
-            "finished_at": row["finished_at"], "eta_s": eta, "error": row["error"] or None, "reports": row["reports"]}
+            "finished_at": row["finished_at"], "eta_s": eta, "error": row["error"] or None, "reports": row["reports"],
+            "source": (row["items"][0].get("source") if row["kind"] == "sync" and row["items"] else None)}
 
 
 class JobManager:

@@ -61,6 +61,7 @@ class JobOut(BaseModel):
     eta_s: float | None
     error: str | None
     reports: list[dict[str, Any]]
+    source: str | None = None  # the source a sync job syncs
 
 
 class JobEnvelope(BaseModel):

@@ -472,16 +472,17 @@ async function loadSources() {
   schedule();
 }
 
-// A sync started elsewhere (the schedule, the folder watcher, another administrator): when exactly
-// one running source has no known job and exactly one sync job is active, that job is its.
+// A sync started elsewhere (the schedule, the folder watcher, another administrator): sync jobs
+// name their source, so each running source is matched to its active job.
 async function adoptRunningJobs() {
   const orphans = state.sources.filter((s) => s.state === "running" && !activeJob(s.name));
-  if (orphans.length !== 1) return;
+  if (!orphans.length) return;
   try {
-    const data = await api("/jobs?limit=20");
-    const known = new Set([...state.jobs.values()].map((j) => j.id));
-    const free = ((data && data.jobs) || []).filter((j) => j.kind === "sync" && ACTIVE.has(j.status) && !known.has(j.id));
-    if (free.length === 1) state.jobs.set(orphans[0].name, free[0]);
+    const data = await api("/jobs?limit=50");
+    for (const j of (data && data.jobs) || []) {
+      if (j.kind !== "sync" || !ACTIVE.has(j.status) || !j.source) continue;
+      if (orphans.some((s) => s.name === j.source) && !activeJob(j.source)) state.jobs.set(j.source, j);
+    }
   } catch { /* the list still shows the source as running */ }
 }
 
