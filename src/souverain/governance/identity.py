@@ -219,15 +219,18 @@ class IdentityService:
     def remove_external_principal(self, user_id: int, principal: str) -> bool:
         return self.tables.remove_external_principal(user_id, principal)
 
+    def external_principals(self, user_id: int) -> tuple[list[str], list[str]]:
+        """(the ext: identities linked to the user, those plus the source groups they reach)."""
+        linked = self.tables.external_principals(self.user(user_id).id)
+        return linked, sorted(self.tables.principal_rows(user_id)[2])
+
     def sync_external_principals(self, user_id: int, namespace: str, principals: Iterable[str]) -> set[str]:
         """Make the user's ``ext:<namespace>:`` principals exactly ``principals`` (an OIDC sign-in's claims)."""
         wanted = {validate_principal(p) for p in principals}
         prefix = f"ext:{namespace}:"
         if any(not p.startswith(prefix) for p in wanted):
             raise IdentityError(f"principals outside the {namespace!r} namespace")
-        self.user(user_id)
-        linked = {p for (p,) in self.tables.conn.execute(
-            "SELECT principal FROM user_external_principals WHERE user_id=?", (user_id,)) if p.startswith(prefix)}
+        linked = {p for p in self.tables.external_principals(self.user(user_id).id) if p.startswith(prefix)}
         for p in linked - wanted:
             self.tables.remove_external_principal(user_id, p)
         for p in wanted - linked:

@@ -206,6 +206,10 @@ class IdentityTables:
         self.conn.execute("INSERT OR IGNORE INTO user_external_principals(user_id, principal) VALUES (?,?)",
                           (user_id, principal))
 
+    def external_principals(self, user_id: int) -> list[str]:
+        return [p for (p,) in self.conn.execute(
+            "SELECT principal FROM user_external_principals WHERE user_id=? ORDER BY principal", (user_id,))]
+
     def remove_external_principal(self, user_id: int, principal: str) -> bool:
         cur = self.conn.execute("DELETE FROM user_external_principals WHERE user_id=? AND principal=?",
                                 (user_id, principal))

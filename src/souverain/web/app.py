@@ -19,7 +19,7 @@ from .. import __version__
 from ..llm.base import LLMError
 from ..service import Souverain
 from ..settings import Settings
-from .api import admin, ask, auth, conversations, documents, health, jobs, models, search, sources
+from .api import admin, ask, auth, conversations, documents, health, identities, jobs, models, search, sources
 from .api.ask import MODEL_FAILURE
 from .security import SecurityHeaders
 from .ui import install_ui
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
     for module in (health, auth, search, ask, documents, jobs, conversations, models, admin, sources):
         app.include_router(module.router)
     app.include_router(admin.me_router)
+    app.include_router(identities.router)
 
     @app.exception_handler(LLMError)
     async def _model_failure(request: Request, exc: LLMError) -> JSONResponse:
