@@ -6,6 +6,7 @@ every response body and header: the canary token and each of its distinctive par
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -54,8 +55,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def _leaks(r: httpx.Response) -> list[str]:
+    """Canary parts standing alone: "4471" inside a timing such as 6.32999672234471 is not a leak."""
     blob = (r.text + " " + " ".join(f"{k}: {v}" for k, v in r.headers.items())).upper()
-    return [p for p in PARTS if p in blob]
+    return [p for p in PARTS if re.search(rf"(?<![0-9A-Z]){p}(?![0-9A-Z])", blob)]
 
 
 def test_alice_sees_the_canary(world: dict[str, Any]) -> None:
