@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .ruff_cache .mypy_cache

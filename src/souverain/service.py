@@ -29,6 +29,8 @@ from .retrieval.hybrid import HybridSearcher, SearchResult
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .gateway.accounting import Accounting
+    from .gateway.backends import Gateway
     from .sources.manager import SourceManager
 
 
@@ -95,6 +97,34 @@ class Souverain:
         return IdentityService.from_settings(self.settings, self.store)
 
     @functools.cached_property
+    def gateway_accounting(self) -> Accounting:
+        """Key limits, reservations and the usage ledger of the /v1 model gateway (gateway/accounting.py)."""
+        from .gateway.accounting import Accounting
+
+        return Accounting(self.store.conns)
+
+    @functools.cached_property
+    def gateway(self) -> Gateway:
+        """The /v1 model gateway (gateway/): registry, suspensions, backends, metering. Building it checks the
+        registry and its residency policy (``ResidencyError`` refuses the start) and loads no model."""
+        from .gateway.backends import Gateway
+
+        return Gateway.build(self.settings, self.store.conns, bundled_llm=self._shared_bundled_llm,
+                             accounting=lambda: self.gateway_accounting)
+
+    def _shared_bundled_llm(self, name: str) -> Any | None:
+        """The assistant's llama.cpp model when the gateway asks for the same bundled model (one copy in memory)."""
+        s = self.settings
+        if s.llm_backend != "llamacpp" or s.llm_model_path or s.llm_model != name:
+            return None
+        if self._llm is not None and getattr(self._llm, "name", None) != name:
+            return None
+        from .llm.llamacpp import LlamaCppLLM
+
+        llm = self.llm
+        return llm if isinstance(llm, LlamaCppLLM) else None
+
+    @functools.cached_property
     def conversations(self) -> Conversations:
         return Conversations(ConversationTable(self.store.conns))
 
@@ -108,7 +138,11 @@ class Souverain:
         return HybridSearcher(self.retriever, self.embedder)
 
     def assistant(self, mode: str) -> Assistant:
-        llm = self.llm if mode == "generative" else None
+        llm = None
+        if mode == "generative":  # metered like /v1 calls: the ledger records the assistant's answers too
+            from .gateway.backends import MeteredLLM
+
+            llm = MeteredLLM(self.llm, self.gateway)
         return Assistant(self.searcher, self.embedder, llm, self.settings.llm_max_answer_tokens, self.settings.ask_top_k)
 
     # operations ---------------------------------------------------------------------------
@@ -153,4 +187,6 @@ class Souverain:
             self.jobs.stop()
         if "worker" in self.__dict__:
             self.worker.stop()
+        if "gateway" in self.__dict__:
+            self.gateway.close()
         self.store.close()

@@ -69,6 +69,30 @@ class Settings(BaseSettings):
     #: ("m365", "gdrive" or "nextcloud"; governance/external_ids.py)
     oidc_external_namespace: Literal["", "m365", "gdrive", "nextcloud"] = ""
 
+    # model gateway energy accounting (gateway/energy.py, docs/metering.md)
+    #: Power Usage Effectiveness of the data centre running the models (EcoLogits' default 1.2)
+    datacenter_pue: float = Field(default=1.2, ge=1.0, le=3.0)
+    #: ISO 3166 alpha-2 country of the electricity grid (e.g. "FR"); empty: no CO2e, only energy, is recorded
+    grid_country: str = Field(default="", max_length=2)
+    #: an explicit grid carbon intensity (gCO2e/kWh) that overrides the country table, with its source
+    grid_intensity_g_per_kwh: float | None = Field(default=None, ge=0, le=2000)
+    grid_intensity_source: str = ""
+
+    # the OpenAI-compatible model gateway (/v1; gateway/, docs/gateway.md)
+    #: extra model entries, JSON or TOML (empty: only the bundled SmolLM2 and multilingual-e5-small)
+    gateway_models_file: str = ""
+    #: where models may run: groups EU, EEA, EU/EEA and ISO 3166 alpha-2 codes, comma separated; "any" turns it off
+    residency_allowed: str = "EU/EEA"
+    #: ISO 3166 alpha-2 country of this server (its in-process models); empty: grid_country is used
+    server_country: str = Field(default="", max_length=2)
+    server_region: str = ""
+    #: max_tokens reserved and sent when a /v1 request gives none (capped by the model's context)
+    gateway_default_max_tokens: int = Field(default=4096, ge=16)
+    #: the longest Retry-After the gateway waits before retrying an upstream (longer: try the fallback)
+    gateway_retry_max_wait_s: float = Field(default=10.0, ge=0, le=300)
+    #: how long an upstream health check (GET /v1/models) is trusted
+    gateway_health_ttl_s: float = Field(default=5.0, ge=0, le=3600)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, v: Path) -> Path:

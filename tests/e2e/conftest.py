@@ -6,6 +6,7 @@ by ``make test`` with apt). ``browser.launch`` gives every run a fresh temporary
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -222,6 +223,41 @@ def service_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> It
     srv.auth = httpx.get(srv.url + "/auth/setup", timeout=10).status_code != 404
     if srv.auth:
         _first_run_setup(browser, srv)
+    srv.http = srv.client(*ADMIN)
+    yield srv
+    srv.http.close()
+    uv.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def gateway_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ServiceServer]:
+    """Like `service_server`, with the model gateway set up as in production: a grid country (so answers get
+    a CO2e figure) and a registry file adding an upstream model whose server is down (a French vLLM that
+    nothing listens for), next to the bundled SmolLM2 and multilingual-e5-small."""
+    data_dir = tmp_path_factory.mktemp("e2e-gateway")
+    registry = data_dir / "models.json"
+    registry.write_text(json.dumps({"models": [{
+        "alias": "mistral-small-24b", "backend": "openai", "base_url": f"http://127.0.0.1:{_free_port()}/v1",
+        "model": "mistral-small-24b", "country": "FR", "region": "Paris (PAR2)", "operator": "Example SAS",
+        "total_params_b": 24, "active_params_b": 24, "quantisation": "bf16", "context_length": 32768,
+        "languages": ["fr", "en", "de"], "licence": "Apache-2.0", "max_retries": 0,
+        "description": "Mistral Small 3.1 24B Instruct, served by vLLM.",
+        "intended_use": "Drafting and summarising internal documents.",
+        "limitations": "Can state wrong facts with confidence; check figures, names and legal references."}]}))
+    app = create_app(Settings(data_dir=data_dir, grid_country="FR", gateway_models_file=str(registry)))
+    port = _free_port()
+    srv = ServiceServer(url=f"http://127.0.0.1:{port}", port=port, svc=app.state.souverain, data_dir=data_dir)
+    uv = uvicorn.Server(uvicorn.Config(_Recorder(app, srv.paths), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        try:
+            if httpx.get(srv.url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    _first_run_setup(browser, srv)
     srv.http = srv.client(*ADMIN)
     yield srv
     srv.http.close()

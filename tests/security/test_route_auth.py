@@ -1,6 +1,8 @@
 """Every route of the OpenAPI schema answers 401 without credentials, except an explicit allow-list.
 
 Credentials are a session cookie or an ``Authorization: Bearer`` API key; a key in a URL is refused.
+The OpenAI-compatible ``/v1`` routes take an API key only and answer in the OpenAI error shape
+(``{"error": {"message", "type", "param", "code"}}``); every other route in ``{"detail": ...}``.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from souverain.service import Souverain
@@ -31,6 +34,22 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "1", path)
 
 
+def _is_openai(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def _assert_unauthenticated_body(path: str, r: httpx.Response) -> None:
+    body = r.json()
+    if _is_openai(path):  # the OpenAI error shape, as OpenAI clients expect it
+        assert set(body) == {"error"}, (path, body)
+        error = body["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], (path, body)
+        assert error["code"] == "invalid_api_key", (path, body)
+        assert r.headers.get("www-authenticate") == "Bearer", (path, dict(r.headers))
+    else:
+        assert body == {"detail": body.get("detail")} and body["detail"], (path, body)
+
+
 def test_every_schema_route_needs_authentication(app_svc: tuple[Souverain, Any]) -> None:
     _, app = app_svc
     client = TestClient(app)
@@ -41,7 +60,8 @@ def test_every_schema_route_needs_authentication(app_svc: tuple[Souverain, Any])
     for method, path in protected:
         r = client.request(method, _concrete(path), json={})
         assert r.status_code == 401, (method, path, r.status_code, r.text)
-        assert r.json() == {"detail": r.json()["detail"]} and r.json()["detail"]
+        _assert_unauthenticated_body(path, r)
+    assert any(_is_openai(p) for _, p in protected), "the /v1 routes are in the schema and checked"
     # every allow-listed route is under /healthz or /auth/ and is really in the schema
     assert set(ops) >= ALLOW
     assert all(p == "/healthz" or p.startswith(ALLOW_PREFIXES) for _, p in ALLOW)

@@ -228,7 +228,7 @@ def remove_member(ctx: typer.Context, group: str,
 
 @keys_app.command("create")
 def create_key(ctx: typer.Context, username: str,
-               scope: Annotated[list[str], typer.Option("--scope", help="read | ask | ingest | admin (repeatable)")],
+               scope: Annotated[list[str], typer.Option("--scope", help="read | ask | ingest | admin | models (repeatable)")],
                expires_days: Annotated[int, typer.Option("--expires-days", min=1, max=730)] = 90,
                name: Annotated[str, typer.Option(help="What the key is for.")] = "",
                json_out: JsonOut = False) -> None:
@@ -277,6 +277,68 @@ def revoke_key(ctx: typer.Context, key: Annotated[str, typer.Argument(help="The 
     if not _identity(ctx).revoke_api_key(key):
         fail("no such active key")
     typer.echo("revoked")
+
+
+@keys_app.command("limits")
+def key_limits(ctx: typer.Context, public_id: Annotated[str, typer.Argument(help="The key's public id.")],
+               rpm: Annotated[int | None, typer.Option("--rpm", min=0, help="Requests per minute (0: no limit).")] = None,
+               tpm: Annotated[int | None, typer.Option("--tpm", min=0, help="Tokens per minute (0: no limit).")] = None,
+               tokens_month: Annotated[int | None, typer.Option("--tokens-month", min=0,
+                                                                help="Tokens per calendar month, UTC (0: no limit).")] = None,
+               models: Annotated[str | None, typer.Option("--models", help="Comma-separated model names the key may use "
+                                                          "('*': every model, '': none).")] = None,
+               team: Annotated[str | None, typer.Option("--team", help="Group the usage is attributed to ('': none).")] = None,
+               clear: Annotated[bool, typer.Option("--clear", help="Remove every limit of the key.")] = False,
+               json_out: JsonOut = False) -> None:
+    """Show or change a key's model gateway limits; only the options given change (docs/metering.md)."""
+    from ..gateway.accounting import Limits, clean_limits
+
+    state: State = ctx.obj
+    svc = state.app()
+    acc = svc.gateway_accounting
+    found = acc.key_by_public_id(public_id.strip())
+    if found is None:
+        fail(f"no key with public id {public_id!r}")
+        return
+    key_id = found[0]
+    current = Limits() if clear else (acc.key_limits(key_id) or Limits())
+    changes: dict[str, Any] = {}
+    for name, value in (("rpm", rpm), ("tpm", tpm), ("tokens_per_month", tokens_month)):
+        if value is not None:
+            changes[name] = value or None
+    if models is not None:
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        changes["models"] = None if names == ["*"] else names
+    if team is not None:
+        if team.strip():
+            group = _identity(ctx).find_group(team)
+            if group is None:
+                fail(f"no group named {team!r}")
+                return
+            changes["team_id"] = group.id
+        else:
+            changes["team_id"] = None
+    if changes or clear:
+        merged = {**current.as_json(), **changes}
+        try:
+            acc.set_key_limits(key_id, clean_limits(**merged))
+        except (ValueError, LookupError) as exc:
+            fail(str(exc))
+            return
+    limits = acc.key_limits(key_id)
+    out = {"public_id": public_id, **(limits or Limits()).as_json(), "usage": acc.current_usage("key", key_id)}
+    if json_out:
+        print_json(out)
+        return
+    if limits is None:
+        typer.echo(f"key {public_id}: no limits")
+    else:
+        models_text = "all" if limits.models is None else (",".join(limits.models) or "none")
+        typer.echo(f"key {public_id}: rpm {limits.rpm or '-'}, tpm {limits.tpm or '-'}, tokens/month "
+                   f"{limits.tokens_per_month or '-'}, models {models_text}, team {limits.team_id or '-'}")
+    u = out["usage"]
+    typer.echo(f"now: {u['requests_last_minute']} requests and {u['tokens_last_minute']} tokens in the last minute, "
+               f"{u['tokens_this_month']} tokens this month")
 
 
 def register(app: typer.Typer) -> None:

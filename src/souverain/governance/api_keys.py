@@ -32,7 +32,7 @@ from typing import NamedTuple
 from ..index.sqlite_identity import ApiKeyRecord, IdentityTables, User
 
 PREFIX = "sv"
-SCOPES = ("read", "ask", "ingest", "admin")
+SCOPES = ("read", "ask", "ingest", "admin", "models")  # models: the OpenAI-compatible /v1 gateway
 KEY_RE = re.compile(r"sv_([a-z2-7]{8})_([a-z2-7]{40})_([a-z2-7]{7})")
 MAX_KEY_LENGTH = 64  # anything longer is refused before the regex
 

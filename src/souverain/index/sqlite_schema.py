@@ -24,6 +24,13 @@ chunks, the FTS5 lexical index over analysed terms, vectors and the embedding ca
   (SHA-256 of the session id) and ``api_keys`` (HMAC of the key). Users, groups and keys use
   AUTOINCREMENT so an id is never reused: a new user must never inherit ``user:<id>`` grants of a
   removed one.
+- Model gateway accounting (SQL in sqlite_usage.py, logic in gateway/accounting.py; docs/metering.md):
+  ``api_key_limits`` and ``user_usage_limits`` (rpm, tpm, monthly tokens, allowed models, team),
+  ``usage_reservations`` (admitted requests not settled yet; they expire) and ``usage_records`` (the
+  ledger: one row per admitted request, with tokens, latency, status and the energy estimate). The
+  ledger has no foreign keys on purpose: it outlives keys, users and groups.
+- Model gateway suspensions (logic in gateway/models.py): ``model_suspensions``, one row per suspension of
+  a model alias by an administrator, closed by ``resumed_at``/``resumed_by``; kept as the record.
 """
 
 from __future__ import annotations
@@ -265,6 +272,87 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at TEXT
 );
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id);
+-- model gateway suspensions (gateway/models.py): one row per suspension, closed by resumed_at; at most
+-- one open suspension per alias
+CREATE TABLE IF NOT EXISTS model_suspensions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alias TEXT NOT NULL,
+    suspended_at TEXT NOT NULL,
+    suspended_by TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    resumed_at TEXT,
+    resumed_by TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS model_suspensions_open ON model_suspensions(alias) WHERE resumed_at IS NULL;
+-- model gateway accounting (SQL in sqlite_usage.py, logic in gateway/accounting.py, docs/metering.md):
+-- limits per API key and per user, open reservations of admitted requests, and the usage ledger
+CREATE TABLE IF NOT EXISTS api_key_limits (
+    key_id INTEGER PRIMARY KEY REFERENCES api_keys(id) ON DELETE CASCADE,
+    rpm INTEGER CHECK (rpm IS NULL OR rpm > 0),
+    tpm INTEGER CHECK (tpm IS NULL OR tpm > 0),
+    tokens_per_month INTEGER CHECK (tokens_per_month IS NULL OR tokens_per_month > 0),
+    models TEXT,
+    team_id INTEGER REFERENCES access_groups(id) ON DELETE SET NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_usage_limits (
+    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    rpm INTEGER CHECK (rpm IS NULL OR rpm > 0),
+    tpm INTEGER CHECK (tpm IS NULL OR tpm > 0),
+    tokens_per_month INTEGER CHECK (tokens_per_month IS NULL OR tokens_per_month > 0),
+    models TEXT,
+    team_id INTEGER REFERENCES access_groups(id) ON DELETE SET NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_reservations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key_id INTEGER,
+    key_public_id TEXT,
+    user_id INTEGER,
+    team_id INTEGER,
+    model TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_reservations_key ON usage_reservations(key_id, created_at);
+CREATE INDEX IF NOT EXISTS usage_reservations_user ON usage_reservations(user_id, created_at);
+CREATE INDEX IF NOT EXISTS usage_reservations_expiry ON usage_reservations(expires_at);
+CREATE TABLE IF NOT EXISTS usage_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    reservation_id INTEGER UNIQUE,
+    at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    key_id INTEGER,
+    key_public_id TEXT,
+    user_id INTEGER,
+    team_id INTEGER,
+    model TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'chat',
+    reserved_tokens INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    total_tokens INTEGER NOT NULL,
+    usage_exact INTEGER NOT NULL,
+    latency_ms REAL,
+    ttft_ms REAL,
+    status TEXT NOT NULL,
+    energy_kwh REAL,
+    energy_kwh_min REAL,
+    energy_kwh_max REAL,
+    gco2e REAL,
+    grid_factor REAL,
+    grid_source TEXT,
+    pue REAL,
+    method TEXT,
+    energy_note TEXT,
+    measured_kwh REAL
+);
+CREATE INDEX IF NOT EXISTS usage_records_at ON usage_records(at);
+CREATE INDEX IF NOT EXISTS usage_records_key ON usage_records(key_id, at);
+CREATE INDEX IF NOT EXISTS usage_records_user ON usage_records(user_id, at);
 """
 
 

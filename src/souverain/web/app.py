@@ -16,11 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from ..gateway.api import install_gateway
 from ..llm.base import LLMError
 from ..service import Souverain
 from ..settings import Settings
 from .api import admin, ask, auth, conversations, documents, health, identities, jobs, models, search, sources
 from .api.ask import MODEL_FAILURE
+from .api.usage import router as usage_router
 from .security import SecurityHeaders
 from .ui import install_ui
 
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None, service: Souverain | None = Non
         app.include_router(module.router)
     app.include_router(admin.me_router)
     app.include_router(identities.router)
+    app.include_router(usage_router)
+    install_gateway(app, svc)  # /v1 + admin model routes; builds the registry now: a refused model stops the start
 
     @app.exception_handler(LLMError)
     async def _model_failure(request: Request, exc: LLMError) -> JSONResponse:

@@ -11,7 +11,8 @@ Authentication (docs/web-api.md, "Authentication"):
 No valid credentials: 401. What a caller may do is its *scopes*: a session has every scope its role
 allows, an API key the intersection of its own scopes and its user's role. ``read`` (search, documents,
 pages, files, models, status, jobs), ``ask`` (ask, conversations), ``ingest`` (upload, re-ingest,
-delete, cancel jobs), ``admin`` (``/api/v1/admin/*``, role admin only). Auditors read and ask only.
+delete, cancel jobs), ``admin`` (``/api/v1/admin/*``, role admin only), ``models`` (the OpenAI-compatible
+``/v1`` model gateway; admins and members). Auditors read and ask only.
 
 What a caller may *read* is ``AccessDep``: ``IdentityService.access_filter_for(user)``, recomputed on
 every request, so a membership or sharing change is effective on the next query.
@@ -33,8 +34,8 @@ SESSION_COOKIE = "souverain_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"read", "ask", "ingest", "admin"}),
-    "member": frozenset({"read", "ask", "ingest"}),
+    "admin": frozenset({"read", "ask", "ingest", "admin", "models"}),
+    "member": frozenset({"read", "ask", "ingest", "models"}),
     "auditor": frozenset({"read", "ask"}),
 }
 KEY_PARAM_NAMES = frozenset({"api_key", "apikey", "key", "access_token", "token", "authorization"})

@@ -2,15 +2,20 @@
 
 Identity errors (a taken name, an invalid value, the last admin) are 400s; unknown ids are 404s.
 A new API key is returned once, in the creation response, and never again.
+
+Model gateway limits (docs/metering.md): ``GET/PUT /admin/keys/{public_id}/limits`` and
+``GET/PUT /admin/users/{user_id}/limits`` (rpm, tpm, tokens_per_month, models, team_id; PUT replaces
+them all, all null removes them); a key can also be created with its ``limits``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from ...gateway.accounting import Limits, clean_limits
 from ...governance.identity import GroupCycleError, IdentityError, NotFoundError, User
 from ...index.sqlite_identity import ApiKeyRecord
 from ..deps import ADMIN, IdPath, PrincipalDep, ServiceDep
@@ -18,7 +23,7 @@ from .errors import AUTH_ERRORS, errors
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[ADMIN], responses=AUTH_ERRORS)
 me_router = APIRouter(prefix="/api/v1/me", tags=["me"], responses=AUTH_ERRORS)
-Scope = Literal["read", "ask", "ingest", "admin"]
+Scope = Literal["read", "ask", "ingest", "admin", "models"]
 
 
 class _Raise:
@@ -170,13 +175,24 @@ def remove_member(group_id: IdPath, body: MemberIn, svc: ServiceDep) -> dict[str
 # API keys --------------------------------------------------------------------------------------
 
 class KeyIn(BaseModel):
-    scopes: list[Scope] = Field(min_length=1, max_length=4)
+    scopes: list[Scope] = Field(min_length=1, max_length=5)
     name: str = Field(default="", max_length=100)
     expires_days: int = Field(default=90, ge=1, le=730)
 
 
+class LimitsIn(BaseModel):
+    """Model gateway limits; null = no limit. ``models`` null allows every model, [] none."""
+
+    rpm: int | None = Field(default=None, ge=1, le=2**62, description="requests per minute")
+    tpm: int | None = Field(default=None, ge=1, le=2**62, description="tokens (prompt + max_tokens) per minute")
+    tokens_per_month: int | None = Field(default=None, ge=1, le=2**62, description="tokens per calendar month (UTC)")
+    models: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(default=None, max_length=200)
+    team_id: int | None = Field(default=None, ge=1, le=2**63 - 1, description="the group the usage is attributed to")
+
+
 class AdminKeyIn(KeyIn):
     user_id: int = Field(ge=1, le=2**63 - 1)
+    limits: LimitsIn | None = None
 
 
 @router.get("/keys")
@@ -186,10 +202,70 @@ def list_keys(svc: ServiceDep) -> dict[str, Any]:
 
 @router.post("/keys", status_code=201, responses=errors(400, 404))
 def create_key(body: AdminKeyIn, svc: ServiceDep) -> dict[str, Any]:
-    """A key for any user; the key itself is in this response only."""
+    """A key for any user, with its model gateway ``limits`` if given; the key itself is in this response only."""
+    limits = _limits(body.limits, svc) if body.limits is not None else None
     with identity_errors():
         new = svc.identity.create_api_key(body.user_id, body.scopes, body.expires_days, body.name)
-        return {"key": new.key, **key_json(new.record)}
+    out = {"key": new.key, **key_json(new.record)}
+    if limits is not None:
+        svc.gateway_accounting.set_key_limits(new.record.id, limits)
+        out["limits"] = limits.as_json()
+    return out
+
+
+def _limits(body: LimitsIn, svc: ServiceDep) -> Limits:
+    if body.team_id is not None and svc.identity.tables.group(body.team_id) is None:
+        raise HTTPException(400, f"no group with id {body.team_id} (team_id must be a group id)")
+    try:
+        return clean_limits(body.rpm, body.tpm, body.tokens_per_month, body.models, body.team_id)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _limits_json(limits: Limits | None, usage: dict[str, Any], **ids: Any) -> dict[str, Any]:
+    return {**ids, **(limits or Limits()).as_json(), "limited": limits is not None, "usage": usage}
+
+
+def _key_ids(public_id: str, svc: ServiceDep) -> tuple[int, int]:
+    found = svc.gateway_accounting.key_by_public_id(public_id.strip()[:64])
+    if found is None:
+        raise HTTPException(404, "no key with this id")
+    return found
+
+
+@router.get("/keys/{public_id}/limits", responses=errors(404))
+def get_key_limits(public_id: str, svc: ServiceDep) -> dict[str, Any]:
+    """The key's model gateway limits and what counts against them now (last 60 s, this month)."""
+    key_id, user_id = _key_ids(public_id, svc)
+    acc = svc.gateway_accounting
+    return _limits_json(acc.key_limits(key_id), acc.current_usage("key", key_id), public_id=public_id, user_id=user_id)
+
+
+@router.put("/keys/{public_id}/limits", responses=errors(400, 404))
+def put_key_limits(public_id: str, body: LimitsIn, svc: ServiceDep) -> dict[str, Any]:
+    """Replace the key's limits (every field null: no limits); effective on its next request."""
+    key_id, user_id = _key_ids(public_id, svc)
+    acc = svc.gateway_accounting
+    limits = acc.set_key_limits(key_id, _limits(body, svc))
+    return _limits_json(limits, acc.current_usage("key", key_id), public_id=public_id, user_id=user_id)
+
+
+@router.get("/users/{user_id}/limits", responses=errors(404))
+def get_user_limits(user_id: IdPath, svc: ServiceDep) -> dict[str, Any]:
+    """A user's own limits, counted across all its keys and its web sessions."""
+    with identity_errors():
+        svc.identity.user(user_id)
+    acc = svc.gateway_accounting
+    return _limits_json(acc.user_limits(user_id), acc.current_usage("user", user_id), user_id=user_id)
+
+
+@router.put("/users/{user_id}/limits", responses=errors(400, 404))
+def put_user_limits(user_id: IdPath, body: LimitsIn, svc: ServiceDep) -> dict[str, Any]:
+    with identity_errors():
+        svc.identity.user(user_id)
+    acc = svc.gateway_accounting
+    limits = acc.set_user_limits(user_id, _limits(body, svc))
+    return _limits_json(limits, acc.current_usage("user", user_id), user_id=user_id)
 
 
 @router.delete("/keys/{public_id}", status_code=204, responses=errors(404))

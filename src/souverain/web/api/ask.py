@@ -3,10 +3,15 @@
 SSE events: ``delta`` (a piece of answer text, JSON string), then one ``answer`` event with the
 full checked answer object (the streamed text may still contain sentences that verification
 flags; the ``answer`` event is authoritative), or an ``error`` event.
+
+A generative answer carries ``energy``: ``{wh, gco2e, method, note}`` from the usage record its metered
+model call wrote (docs/metering.md; ``gco2e`` null when no grid factor is configured, ``note`` says why),
+or null when the ledger has no energy for it (a model of unknown size). Extractive answers have none.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +21,8 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from ...gateway.backends import current_scope, current_user_id
+from ...index.sqlite_identity import ts
 from ..deps import ASK, AccessDep, ServiceDep
 from .errors import AUTH_ERRORS, errors
 from .search import FiltersIn
@@ -36,7 +43,41 @@ class AskIn(BaseModel):
 def public_answer(d: dict[str, Any]) -> dict[str, Any]:
     d["chunks"] = [{"document": h["doc_uri"], "title": h["title"], "page": h["page"], "score": h["score"],
                     "text": h["text"], "char_start": h["char_start"], "char_end": h["char_end"]} for h in d["chunks"]]
+    if d.get("mode") == "generative" and "energy" not in d:
+        d["energy"] = answer_energy(d)
     return d
+
+
+def answer_energy(d: dict[str, Any]) -> dict[str, Any] | None:
+    """The energy of a generative answer just produced in this request, from the usage record that the
+    assistant's ``MeteredLLM`` settled for it (the signed-in user's latest ``assistant`` record of that
+    model, admitted while the answer was being made); None when there is none or it has no energy."""
+    timings = d.get("timings") or {}
+    if not timings.get("generate_s"):  # no model call (nothing retrieved): no record of its own
+        return None
+    scope = current_scope.get()
+    user_id = current_user_id()
+    app = scope.get("app") if scope is not None else None
+    svc = getattr(getattr(app, "state", None), "souverain", None)
+    if svc is None or user_id is None:
+        return None
+    try:
+        entry = svc.gateway.registry.for_llm_name(str(d.get("model") or ""))
+        model = entry.alias if entry is not None else str(d.get("model") or "")
+        took = sum(v for v in timings.values() if isinstance(v, int | float))
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=took + 2)
+        found = svc.gateway_accounting.records(
+            "user_id = ? AND key_id IS NULL AND endpoint = 'assistant' AND model = ? AND at >= ? "
+            "AND id = (SELECT max(id) FROM usage_records WHERE user_id = ? AND key_id IS NULL "
+            "AND endpoint = 'assistant' AND model = ?)", (user_id, model, ts(since), user_id, model))
+    except Exception as exc:  # the figure is informative: never fail an answer for it
+        log.warning("cannot read the energy of the answer: %s: %s", type(exc).__name__, exc)
+        return None
+    rec = found[-1] if found else None
+    if rec is None or rec.get("energy_kwh") is None:
+        return None
+    return {"wh": rec["energy_kwh"] * 1000, "gco2e": rec.get("gco2e"), "method": rec.get("method"),
+            "note": rec.get("energy_note") or None}
 
 
 @router.post("/ask", responses=errors(400, 503))

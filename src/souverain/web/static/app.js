@@ -1,5 +1,5 @@
-// Entry point: sign-in first (auth.js), then view switching (#/chat, #/chat/<id>, #/documents,
-// #/admin/<users|groups|keys> and #/sources for administrators), answer mode and model info.
+// Entry point: sign-in first (auth.js), then view switching (#/chat, #/chat/<id>, #/documents, #/usage,
+// #/admin/<users|groups|keys>, #/models and #/sources for administrators), answer mode and model info.
 import { api } from "./api.js";
 import { t } from "./i18n.js";
 import { initChat, routeChat } from "./chat.js";
@@ -7,16 +7,19 @@ import { initDocuments, showDocuments } from "./documents.js";
 import { initAuth, isAdmin } from "./auth.js";
 import { initAdmin, showAdmin } from "./admin.js";
 import { initSources, showSources } from "./sources.js";
+import { initUsage, showUsage } from "./usage.js";
+import { initModels, showModels } from "./models.js";
 
 const $ = (id) => document.getElementById(id);
 const MODE_KEY = "souverain.mode";
-const VIEWS = ["chat", "documents", "admin", "sources"];
-const ADMIN_VIEWS = new Set(["admin", "sources"]);
+const VIEWS = ["chat", "documents", "usage", "admin", "models", "sources"];
+const ADMIN_VIEWS = new Set(["admin", "models", "sources"]);
+const MEMBER_VIEWS = new Set(["documents", "usage"]);
 
 function route() {
   const hash = location.hash || "#/chat";
   const [, view = "chat", id] = hash.split("/");
-  const current = view === "documents" ? "documents" : ADMIN_VIEWS.has(view) && isAdmin() ? view : "chat";
+  const current = MEMBER_VIEWS.has(view) ? view : ADMIN_VIEWS.has(view) && isAdmin() ? view : "chat";
   for (const name of VIEWS) {
     $(`view-${name}`).hidden = name !== current;
     const tab = $(`tab-${name}`);
@@ -27,6 +30,8 @@ function route() {
   showDocuments(current === "documents");
   showAdmin(current === "admin", id);
   showSources(current === "sources");
+  showUsage(current === "usage");
+  showModels(current === "models");
   if (current === "chat" && id) routeChat(decodeURIComponent(id));
 }
 
@@ -67,7 +72,10 @@ function init() {
   initDocuments();
   initAdmin();
   initSources();
+  initUsage();
+  initModels();
   $("tab-sources").hidden = !isAdmin();
+  $("tab-models").hidden = !isAdmin();
   window.addEventListener("hashchange", route);
   route();
   loadModels();

@@ -1,7 +1,7 @@
 // Chat view: conversations sidebar, streamed answers with citation chips, and the source panel.
 import { api, ApiError, postStream, API } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
-import { t, fmtDuration, fmtDate } from "./i18n.js";
+import { t, lang, fmtDuration, fmtDate } from "./i18n.js";
 import { toast, el } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -212,6 +212,8 @@ function assistantMessage() {
       el("span", "sep", " · "),
       el("span", "msg-time", fmtDuration(seconds)),
     );
+    const energy = energyFigure(answer.energy);
+    if (energy) foot.append(el("span", "sep", " · "), energy);
     if (answer.created_at) foot.title = fmtDate(answer.created_at);
     extra.appendChild(foot);
   };
@@ -223,6 +225,23 @@ function assistantMessage() {
     body.replaceChildren(el("p", "error", t("error_generic", { message })));
   };
   return { li, setText, finish, fail };
+}
+
+// A generative answer's energy estimate (from the usage ledger): "≈ 0.0021 Wh · 0.000091 g CO2e", the
+// method in its tooltip; nothing when the answer has no figure (extractive answers, unknown model size).
+const sig = new Intl.NumberFormat(lang, { maximumSignificantDigits: 2 });
+
+function energyFigure(energy) {
+  if (!energy || typeof energy.wh !== "number" || !Number.isFinite(energy.wh)) return null;
+  const wh = sig.format(energy.wh);
+  const hasCo2 = typeof energy.gco2e === "number" && Number.isFinite(energy.gco2e);
+  const span = el("span", "msg-energy",
+    hasCo2 ? t("answer_energy_co2", { wh, g: sig.format(energy.gco2e) }) : t("answer_energy", { wh }));
+  const notes = [t("answer_energy_title")];
+  if (energy.method) notes.push(energy.method);
+  if (!hasCo2) notes.push(t("answer_energy_no_co2", { note: energy.note || t("usage_grid_not_configured") }));
+  span.title = notes.join("\n");
+  return span;
 }
 
 function hasItems(v) {
