@@ -243,3 +243,32 @@ def test_web_assistant_answers_are_metered_with_the_signed_in_user(tmp_path: Pat
             assert "event: answer" in "".join(s.iter_text())
     records = [(r["endpoint"], r["key_id"], r["user_id"], r["status"]) for r in svc.gateway_accounting.records()]
     assert records == [("assistant", None, user.id, "ok")] * 2
+
+
+def test_a_generative_answer_shows_exactly_its_own_energy(tmp_path: Path) -> None:
+    """The bundled model through the real app: each answer's energy is that of its own usage record."""
+    from fastapi.testclient import TestClient
+
+    from souverain.web.app import create_app
+
+    from ..conftest import EXAMPLES
+
+    settings = Settings(data_dir=tmp_path / "data", grid_country="FR", llm_max_answer_tokens=16)
+    svc = Souverain(settings)
+    svc.ingest([EXAMPLES / "release-notes.md"])
+    svc.worker.drain()
+    user = svc.identity.create_user("erin", role="member")
+    key = svc.identity.create_api_key(user.id, ("read", "ask")).key
+    answers = []
+    with TestClient(create_app(settings, svc)) as client:
+        for question in ("What is the latest release?", "What changed in the latest release?"):
+            r = client.post("/api/v1/ask", headers={"Authorization": f"Bearer {key}"},
+                            json={"question": question, "mode": "generative"})
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+    records = svc.gateway_accounting.records()
+    assert len(records) == 2 and all(rec["endpoint"] == "assistant" and rec["user_id"] == user.id for rec in records)
+    for answer, rec in zip(answers, records, strict=True):
+        assert answer["energy"]["wh"] == pytest.approx(rec["energy_kwh"] * 1000)
+        assert answer["energy"]["gco2e"] == pytest.approx(rec["gco2e"]) and rec["gco2e"] > 0
+    svc.close()

@@ -180,8 +180,17 @@ class MeteredLLM:
         except errors.GatewayError as exc:
             raise AssistantModelRefused(exc.message) from None
 
+    @staticmethod
+    def _remember(scope: MutableMapping[str, Any] | None, record_id: int | None) -> None:
+        """Note the usage record on the web request it belongs to (``state.souverain_usage_ids``), so the
+        answer can show exactly its own energy figure, whatever else the same user runs meanwhile."""
+        if scope is not None and record_id:
+            state = scope.setdefault("state", {})
+            state.setdefault("souverain_usage_ids", []).append(record_id)
+
     def complete(self, messages: Sequence[ChatMessage], params: GenerationParams | None = None) -> Completion:
         params = params or GenerationParams()
+        scope = current_scope.get()
         metered = self._admit(messages, params)
         try:
             c = self.inner.complete(messages, params)
@@ -189,8 +198,8 @@ class MeteredLLM:
             metered.settle("error", prompt_tokens=sum(self.count_tokens(m.content) for m in messages),
                            completion_tokens=0, usage_exact=False, entry=self.entry)
             raise
-        metered.settle("ok", prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-                       usage_exact=c.usage_exact, entry=self.entry)
+        self._remember(scope, metered.settle("ok", prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+                                             usage_exact=c.usage_exact, entry=self.entry))
         return c
 
     def stream(self, messages: Sequence[ChatMessage], params: GenerationParams | None = None) -> Iterator[str]:
@@ -201,9 +210,10 @@ class MeteredLLM:
         except BaseException:
             metered.settle("error", prompt_tokens=0, completion_tokens=0, usage_exact=False, entry=self.entry)
             raise
-        return self._metered_stream(messages, inner, metered)
+        return self._metered_stream(messages, inner, metered, current_scope.get())
 
-    def _metered_stream(self, messages: Sequence[ChatMessage], inner: Iterator[str], metered: Metered) -> Iterator[str]:
+    def _metered_stream(self, messages: Sequence[ChatMessage], inner: Iterator[str], metered: Metered,
+                        scope: MutableMapping[str, Any] | None = None) -> Iterator[str]:
         parts: list[str] = []
         status = "error"
         ttft: float | None = None
@@ -221,6 +231,6 @@ class MeteredLLM:
             close = getattr(inner, "close", None)
             if close is not None:
                 close()
-            metered.settle(status, prompt_tokens=sum(self.count_tokens(m.content) + 4 for m in messages),
-                           completion_tokens=self.count_tokens("".join(parts)), usage_exact=False, entry=self.entry,
-                           ttft_s=ttft)
+            self._remember(scope, metered.settle(
+                status, prompt_tokens=sum(self.count_tokens(m.content) + 4 for m in messages),
+                completion_tokens=self.count_tokens("".join(parts)), usage_exact=False, entry=self.entry, ttft_s=ttft))

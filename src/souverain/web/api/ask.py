@@ -11,7 +11,6 @@ or null when the ledger has no energy for it (a model of unknown size). Extracti
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -21,8 +20,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from ...gateway.backends import current_scope, current_user_id
-from ...index.sqlite_identity import ts
+from ...gateway.backends import current_scope
 from ..deps import ASK, AccessDep, ServiceDep
 from .errors import AUTH_ERRORS, errors
 from .search import FiltersIn
@@ -49,27 +47,17 @@ def public_answer(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def answer_energy(d: dict[str, Any]) -> dict[str, Any] | None:
-    """The energy of a generative answer just produced in this request, from the usage record that the
-    assistant's ``MeteredLLM`` settled for it (the signed-in user's latest ``assistant`` record of that
-    model, admitted while the answer was being made); None when there is none or it has no energy."""
-    timings = d.get("timings") or {}
-    if not timings.get("generate_s"):  # no model call (nothing retrieved): no record of its own
-        return None
+    """The energy of the generative answer just produced in this web request: the usage record that the
+    assistant's ``MeteredLLM`` settled for it and noted on the request (``state.souverain_usage_ids``);
+    None when there is none (no model call, e.g. nothing retrieved) or it has no energy."""
     scope = current_scope.get()
-    user_id = current_user_id()
     app = scope.get("app") if scope is not None else None
     svc = getattr(getattr(app, "state", None), "souverain", None)
-    if svc is None or user_id is None:
+    ids = ((scope or {}).get("state") or {}).get("souverain_usage_ids") or []
+    if svc is None or not ids:
         return None
     try:
-        entry = svc.gateway.registry.for_llm_name(str(d.get("model") or ""))
-        model = entry.alias if entry is not None else str(d.get("model") or "")
-        took = sum(v for v in timings.values() if isinstance(v, int | float))
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=took + 2)
-        found = svc.gateway_accounting.records(
-            "user_id = ? AND key_id IS NULL AND endpoint = 'assistant' AND model = ? AND at >= ? "
-            "AND id = (SELECT max(id) FROM usage_records WHERE user_id = ? AND key_id IS NULL "
-            "AND endpoint = 'assistant' AND model = ?)", (user_id, model, ts(since), user_id, model))
+        found = svc.gateway_accounting.records("id = ?", (ids[-1],))
     except Exception as exc:  # the figure is informative: never fail an answer for it
         log.warning("cannot read the energy of the answer: %s: %s", type(exc).__name__, exc)
         return None
