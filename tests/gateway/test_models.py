@@ -175,3 +175,21 @@ def test_suspensions_are_recorded(tmp_path: Path) -> None:
         assert set(s.all_active()) == {"m"}
     finally:
         conns.close()
+
+
+def test_serve_refuses_a_model_outside_the_residency_policy_with_one_clear_line(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    registry = tmp_path / "models.json"
+    registry.write_text(json.dumps({"models": [{
+        "alias": "far-away", "backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1", "country": "US",
+        "total_params_b": 7, "active_params_b": 7, "context_length": 4096}]}))
+    env = {**os.environ, "SOUVERAIN_GATEWAY_MODELS_FILE": str(registry), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "souverain", "--data-dir", str(tmp_path / "d"), "serve", "--port", "9"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "far-away" in proc.stderr and "US" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import State
+from .common import State, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -19,9 +19,17 @@ def register(app: typer.Typer) -> None:
         """Start the API server; embeddings still pending are computed in the background."""
         import uvicorn
 
+        from ..gateway.models import RegistryError
+        from ..service import Souverain
         from ..web.app import create_app
 
         state: State = ctx.obj
         settings = state.settings()
-        application = create_app(settings)
+        svc = Souverain(settings)
+        try:
+            application = create_app(settings, svc)
+        except RegistryError as exc:  # a model outside the residency policy, a broken registry file
+            svc.close()
+            fail(str(exc))
+            return
         uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_level="info")
