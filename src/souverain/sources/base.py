@@ -16,6 +16,8 @@ sync runner (``runner.py``) asks which protocols a connector implements and driv
 - ``ReadsPermissions``: the principals of one item when the listing did not carry them
   (``SourceItem.principals is None``).
 - ``ListsIds``: every item id in scope, cheaply, to prune deletions a change feed missed.
+- ``GetsItem``: one item's current metadata, so a change-feed sync can retry an item whose download
+  failed last time (the feed does not mention an unchanged item again).
 - ``SyncsGroups``: the members of the source's groups, so that ``ext:<namespace>:group:<id>``
   principals on documents reach the users linked to ``ext:<namespace>:<user id>``.
 
@@ -151,6 +153,14 @@ class ReadsPermissions(Protocol):
 @runtime_checkable
 class ListsIds(Protocol):
     def list_ids(self) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class GetsItem(Protocol):
+    def item(self, item_id: str) -> SourceItem | None:
+        """Current metadata of one item, or None when it is gone or out of scope. Change-feed sources use
+        it to retry a failed download at the next sync (the feed won't report an unchanged item again)."""
+        ...
 
 
 @runtime_checkable

@@ -39,6 +39,7 @@ from ..ingest.pipeline import FileReport, Ingestor
 from .base import (
     Change,
     FetchesContent,
+    GetsItem,
     ItemError,
     ListsIds,
     LoadsAll,
@@ -113,6 +114,7 @@ class SyncRunner:
         self.done = 0
         self.total = 0
         self._seen: list[str] = []
+        self._touched: set[str] = set()  # items written by this sync
 
     # entry point ---------------------------------------------------------------------------
     def run(self, full: bool = False, prune: bool = False) -> SyncResult:
@@ -132,6 +134,8 @@ class SyncRunner:
                 self._run_changes(cursor)
                 if prune and not self.result.full_pass and isinstance(self.connector, ListsIds):
                     self._prune()
+                if isinstance(self.connector, GetsItem):
+                    self._retry_failed()
             elif isinstance(self.connector, LoadsAll):
                 self._run_listing(cursor)
             else:
@@ -226,6 +230,18 @@ class SyncRunner:
             if token is None:
                 break
         self._end_pass()
+
+    def _retry_failed(self, limit: int = 200) -> None:
+        """Downloads that failed on an earlier sync (kept with version "") and not touched by this one."""
+        waiting = [i for i, row in self.known.items()
+                   if row.state == "failed" and row.version == "" and i not in self._touched][:limit]
+        for item_id in waiting:
+            self._check_cancel()
+            item = self.connector.item(item_id)
+            self._apply(Change(item_id, item))
+            if item is None and item_id in self.known:  # gone, and never stored: forget it
+                self.table.delete_item(self.source.id, item_id)
+                self.known.pop(item_id, None)
 
     def _prune(self) -> None:
         listed = set(self.connector.list_ids())  # complete before anything is deleted
@@ -323,6 +339,7 @@ class SyncRunner:
         self._report(rep, item.name)
 
     def _put(self, item: SourceItem, uri: str, ahash: str, state: str, version: str | None = None) -> None:
+        self._touched.add(item.id)
         row = ItemRow(item.id, uri, item.name, item.version if version is None else version, ahash, state, self.epoch)
         self.table.put_item(self.source.id, row)
         self.known[item.id] = row
