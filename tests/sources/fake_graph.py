@@ -10,6 +10,10 @@ It follows the public documentation, not our code:
   item changed since (deleted ones with the ``deleted`` facet, changed items with their parent
   folders, a moved folder *without* its descendants); an expired token answers ``410 Gone`` with
   a ``Location`` and a ``resyncChangesApplyDifferences`` error;
+- ``GET /v1.0/drives/{d}/items/{i}``: the driveItem, its ``parentReference`` with the percent-encoded
+  ``path`` a direct GET returns (``/drives/{d}/root:/HR%20Team``; none for the root, whose JSON has
+  the ``root`` facet); ``404 itemNotFound`` for a deleted or unknown item (``get_omits_path`` leaves
+  ``path`` out, to exercise a client's walk up ``parentReference.id``);
 - ``GET /v1.0/drives/{d}/items/{i}/content``: ``302 Found`` to a pre-authenticated URL on a second
   port (another origin, as in Graph), which needs no Authorization header;
 - ``GET /v1.0/drives/{d}/items/{i}/permissions`` and ``/groups/{id}/transitiveMembers`` (paged);
@@ -108,6 +112,7 @@ class FakeGraph:
         self._fail: dict[str, int] = {}
         self._enums: dict[str, tuple[list[str], int]] = {}
         self._tempauth: dict[str, str] = {}
+        self.get_omits_path = False
         self._servers = [self._serve("graph"), self._serve("download")]
         self.base = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
         self.download_base = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
@@ -258,10 +263,12 @@ class FakeGraph:
             drive = self.drives[parts[1]]
             if parts[2:] == ["root", "delta"]:
                 return self._delta(h, base, drive, q.get("token"))
-            if len(parts) == 5 and parts[2] == "items":
+            if len(parts) in (4, 5) and parts[2] == "items":
                 item = self.items.get(parts[3])
                 if item is None or item.deleted or item.drive_id != drive.id:
                     return self._send(h, 404, self._error("itemNotFound", "The resource could not be found."))
+                if len(parts) == 4:
+                    return self._send(h, 200, self._item_json(item, delta=self.get_omits_path))
                 if parts[4] == "content":
                     tempauth = secrets.token_urlsafe(16)
                     self._tempauth[tempauth] = item.id
@@ -359,7 +366,7 @@ class FakeGraph:
         if it.id == drive.root_id:
             return {**out, "root": {}, "folder": {"childCount": 0}, "parentReference": ref}
         parent_path = self.path_of(self.items[it.parent_id]) if it.parent_id else ""
-        path = f"/drives/{drive.id}/root:" + (f"/{parent_path}" if parent_path else "")
+        path = f"/drives/{drive.id}/root:" + (f"/{urllib.parse.quote(parent_path)}" if parent_path else "")
         out["parentReference"] = {**ref, "id": it.parent_id, **({} if delta else {"path": path})}
         if it.folder:
             out["folder"] = {"childCount": sum(1 for c in self.items.values() if c.parent_id == it.id and not c.deleted)}
@@ -525,6 +532,11 @@ class FakeGraph:
     def fail_download(self, item: Item, status: int = 404) -> None:
         with self.lock:
             self._fail[item.id] = status
+
+    def clear_download_fault(self, item: Item) -> None:
+        """The download works again; the item itself is untouched (delta does not report it)."""
+        with self.lock:
+            self._fail.pop(item.id, None)
 
     # -- helpers for assertions -----------------------------------------------------------------
 

@@ -120,7 +120,7 @@ def test_a_bad_file_is_reported_and_the_rest_is_indexed(app: Souverain, folder: 
     pdf.cell(text="The parking garage closes at midnight.")
     pdf.output(str(folder / "broken.pdf"))
     r = app.sources.sync("share")
-    assert r.counts["updated"] == 1 and r.counts["failed"] == 0
+    assert r.counts["added"] == 1 and r.counts["failed"] == 0  # it was never indexed before
     assert titles(app, "parking garage") == {"broken"}
 
 

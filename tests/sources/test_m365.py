@@ -292,6 +292,88 @@ def test_throttling_is_waited_out_and_one_bad_item_fails_alone(app: Souverain, g
     assert titles(app, "topic5", everyone(g)) == {"doc5"}
 
 
+def test_a_failed_download_is_retried_by_the_next_incremental_sync(app: Souverain, graph: FakeGraph) -> None:
+    g = graph
+    hr_site(g)
+    docs = g.drive("Documents")
+    g.add_file(docs, "ok.txt", "A document about bicycles.")
+    locked = g.add_file(docs, "Policies/locked.txt", "The fire drill happens every March.")
+    g.fail_download(locked, 423)  # SharePoint answers 423 Locked while a file is checked out
+    ident = app.identity
+    dave = ident.create_user("dave")
+    ident.add_external_principal(dave.id, "m365", f"tenant:{g.tenant_id}")
+    app.sources.add("hr", "m365", config(g))
+
+    r = app.sources.sync("hr")
+    assert r.status == "done", r.error
+    assert (r.counts["added"], r.counts["failed"]) == (1, 1)
+    assert [(rep.uri.rsplit("%2F", 1)[-1], rep.reason) for rep in r.reports if rep.status == "failed"] == \
+        [(locked.id, "download_failed")]
+    assert app.sources.get("hr")["items"] == {"indexed": 1, "failed": 1}
+
+    g.clear_download_fault(locked)  # the file itself is unchanged: delta will not mention it again
+    seq = g.seq
+    r = app.sources.sync("hr")
+    assert g.seq == seq  # (the double's change log did not move)
+    assert r.status == "done", r.error
+    # never stored before: the retried file counts as added
+    assert not r.full_pass and r.counts["added"] == 1 and r.counts["updated"] == r.counts["failed"] == 0, r.counts
+    assert f"/v1.0/drives/{docs.id}/items/{locked.id}" in g.requested()
+    assert titles(app, "fire drill", ident.access_filter_for(dave.id)) == {"locked"}
+    assert titles(app, "fire drill", AccessFilter.for_principals({"ext:m365:someone-else"})) == set()
+    doc = app.store.get_document(app.sources.item_uris("hr")[key(locked)])
+    assert doc is not None and doc.sha256 == content_hash(locked.content)
+    assert app.sources.get("hr")["items"] == {"indexed": 2}
+
+    before = len(g.requested())
+    r = app.sources.sync("hr")  # nothing left to retry: no item is asked for
+    assert r.status == "done" and sum(r.counts.values()) == 0
+    assert not [p for p in g.requested()[before:] if "/items/" in p]
+
+
+def test_a_failed_item_deleted_before_the_retry_is_forgotten(app: Souverain, graph: FakeGraph) -> None:
+    g = graph
+    hr_site(g)
+    docs = g.drive("Documents")
+    keep = g.add_file(docs, "keep.txt", "Kept document about bicycles.")
+    edited = g.add_file(docs, "edited.txt", "First draft about unicycles.")
+    app.sources.add("hr", "m365", config(g))
+    assert app.sources.sync("hr").counts["added"] == 2
+
+    g.update_file(edited, "Second draft about tandems.")
+    g.fail_download(edited, 423)
+    never = g.add_file(docs, "never.txt", "Never downloaded, about scooters.")
+    g.fail_download(never, 423)
+    r = app.sources.sync("hr")
+    assert r.status == "done" and r.counts["failed"] == 2, r.counts
+    assert titles(app, "unicycles", everyone(g)) == {"edited"}  # the older version stays until the retry
+    assert app.sources.get("hr")["items"] == {"indexed": 1, "failed": 2}
+
+    # both are deleted while failed; the change log misses it, so only the retry's GET (404) can tell
+    g.delete_item(edited, unreported=True)
+    g.delete_item(never, unreported=True)
+    before = len(g.requested())
+    r = app.sources.sync("hr")
+    assert r.status == "done", r.error
+    assert {f"/v1.0/drives/{docs.id}/items/{i.id}" for i in (edited, never)} <= set(g.requested()[before:])
+    assert r.counts["deleted"] == 1 and r.counts["failed"] == 0 and r.counts["added"] == 0, r.counts
+    assert set(app.sources.item_uris("hr")) == {key(keep)}
+    assert app.sources.get("hr")["items"] == {"indexed": 1}
+    assert sorted(app.store.document_uris(source="hr")) == sorted(app.sources.item_uris("hr").values())
+    assert titles(app, "unicycles", everyone(g)) == set()
+
+    # a failed file whose deletion delta does report is simply removed; no GET is needed for it
+    gone = g.add_file(docs, "gone.txt", "Gone document about skates.")
+    g.fail_download(gone, 423)
+    assert app.sources.sync("hr").counts["failed"] == 1
+    g.delete_item(gone)
+    before = len(g.requested())
+    r = app.sources.sync("hr")
+    assert r.status == "done" and r.counts["failed"] == 0
+    assert app.sources.get("hr")["items"] == {"indexed": 1}
+    assert not [p for p in g.requested()[before:] if gone.id in p]
+
+
 def test_expired_delta_token_resyncs_and_applies_deletions_missed_meanwhile(app: Souverain, graph: FakeGraph) -> None:
     g = graph
     hr_site(g)
@@ -396,6 +478,45 @@ def test_download_url_gets_no_authorization_and_size_is_capped(graph: FakeGraph)
     assert [r.path.rsplit("/", 1)[-1] for r in downloads] == [small.id, big.id]
     assert all(r.authorization == "" for r in downloads)
     assert all(r.authorization.startswith("Bearer ") for r in g.requests if r.server == "graph" and "/v1.0/" in r.path)
+
+
+def test_item_by_id_matches_the_delta_listing_and_respects_the_allow_list(graph: FakeGraph) -> None:
+    g = graph
+    site = hr_site(g)
+    docs, board = g.drive("Documents"), g.drive("Board")
+    inside = g.add_file(docs, "HR Team/Policies/2024/travel & leave.txt", "Train tickets.")
+    outside = g.add_file(docs, "HR Team/Secret/raises.txt", "Confidential.")
+    at_root = g.add_file(docs, "root.txt", "At the root.")
+    other_lib = g.add_file(board, "HR Team/Policies/board.txt", "Board only.")
+    gone = g.add_file(docs, "HR Team/Policies/gone.txt", "Deleted.")
+    g.delete_item(gone)
+    conn = connector(g, libraries={SITE: ["Documents"]}, folders=["hr team/policies"])
+    listed = {c.item_id: c.item for c in drain(conn)[0] if c.item}
+    assert set(listed) == {key(inside)}
+    assert conn.item(key(inside)) == listed[key(inside)]  # the same SourceItem, principals None included
+    assert listed[key(inside)].path == "hr/Documents/HR Team/Policies/2024/travel & leave.txt"
+    folder = g.items[str(inside.parent_id)]
+    for item_id in (key(outside), key(at_root), key(other_lib), key(gone), key(folder), f"{docs.id}/01NOPE",
+                    f"{docs.id}/{docs.root_id}", "unknown-drive/x", "no-slash"):
+        assert conn.item(item_id) is None, item_id
+    assert not [p for p in g.requested() if board.id in p]  # a drive outside the allow-list is never asked
+
+    # without parentReference.path the parents are read by id (once per folder for the connector's life)
+    g.get_omits_path = True
+    fresh = connector(g, libraries={SITE: ["Documents"]}, folders=["hr team/policies"])
+    before = len(g.requested())
+    assert fresh.item(key(inside)) == listed[key(inside)]
+    assert fresh.item(key(outside)) is None
+    asked = [p.rsplit("/", 1)[-1] for p in g.requested()[before:] if "/items/" in p]
+    chain = [inside.id, inside.parent_id, folder.parent_id, g.items[str(folder.parent_id)].parent_id, docs.root_id]
+    assert asked[:5] == chain and asked[5:] == [outside.id, outside.parent_id]
+
+    # without folders nothing is walked; the path shown is the documented one
+    g.get_omits_path = False
+    plain = connector(g, sites=[SITE])
+    got = plain.item(key(at_root))
+    assert got is not None and got.path == "hr/Documents/root.txt" and got.version.startswith('"c:')
+    assert plain.item(key(other_lib)) is not None and site["id"] == docs.site_id
 
 
 def test_token_is_cached_and_renewed_once_after_401(graph: FakeGraph) -> None:

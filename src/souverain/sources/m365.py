@@ -9,7 +9,8 @@ non-https authorities (details in ``m365_permissions.py``). A ``401`` from Graph
 Endpoints (``graph_url`` + path): ``GET /sites/{hostname}:/{path}`` for each allow-listed site,
 ``GET /sites/{site-id}/drives`` (its document libraries, filtered by ``libraries``),
 ``GET /users/{upn}/drive`` for ``onedrive_users``, ``GET /drives/{id}/root/delta`` (then the
-``@odata.nextLink`` / ``@odata.deltaLink`` URLs as given), ``GET /drives/{d}/items/{i}/content``
+``@odata.nextLink`` / ``@odata.deltaLink`` URLs as given), ``GET /drives/{d}/items/{i}`` (one item, to
+retry a failed download; ``m365_items.py``), ``GET /drives/{d}/items/{i}/content``
 (a ``302`` to a pre-authenticated URL, downloaded *without* the Authorization header, streamed and
 cut at ``ctx.max_bytes``), ``GET /drives/{d}/items/{i}/permissions`` (paged) and
 ``GET /groups/{id}/transitiveMembers`` (paged; users only). Delta requests send
@@ -43,6 +44,11 @@ with ``transitiveMembers`` (nested groups included by Graph).
 
 ``ListsIds`` (the runner's occasional prune): a fresh delta enumeration of every drive, metadata only.
 
+``GetsItem`` (the runner's retry of a download that failed on an earlier sync, which delta will not
+report again while the file is unchanged): ``GET`` of the item, checked against the allow-list
+(drive, then ``folders`` through ``parentReference.path``) and built like a delta item; a file gone,
+deleted, or now out of scope is None, which the runner forgets.
+
 NOT supported: SharePoint site-group membership (no Graph v1.0 API); lists other than document
 libraries, pages, OneNote packages; certificate credentials; files whose parent folder was not
 listed before them in a delta full pass when ``folders`` is set (treated as out of scope).
@@ -64,6 +70,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .base import ChangePage, ConnectorContext, GroupMembers, ItemError, ResyncRequired, SourceError, SourceItem
+from .m365_items import is_live_file, path_in_drive
 from .m365_permissions import AppToken, Scope, delta_changes, download, group_principal, map_permissions, user_members
 from .secrets import SecretError, SecretRef
 
@@ -179,6 +186,7 @@ class M365Connector:
         self._auth = AppToken(ctx.http, s.authority_url, s.tenant_id, s.client_id, self._secret,
                               f"{self._origin}.default")
         self._drives: list[Drive] | None = None
+        self._folder_paths: dict[str, dict[str, str | None]] = {}  # drive id -> folder id -> path (None: gone)
 
     # -- authentication ---------------------------------------------------------------------------
 
@@ -287,6 +295,7 @@ class M365Connector:
 
     def close(self) -> None:
         self._drives = None
+        self._folder_paths = {}
 
     # -- PollsChanges -----------------------------------------------------------------------------
 
@@ -383,6 +392,40 @@ class M365Connector:
                     if ch.item is not None:
                         yield ch.item_id
                 url = page.get("@odata.nextLink")
+
+    # -- GetsItem ---------------------------------------------------------------------------------
+
+    def item(self, item_id: str) -> SourceItem | None:
+        """``GET /drives/{d}/items/{i}``: the file as the delta listing would give it, or None when it is gone (404),
+        deleted, not a file, or outside the allow-list (a drive not configured, a path outside ``folders``).
+        Details in ``m365_items.py``."""
+        drive_id, _, iid = item_id.rpartition("/")
+        drive = next((d for d in self.drives() if d.id == drive_id), None)
+        if drive is None or not iid:
+            return None
+        it = self._drive_item(drive, iid)
+        if it is None or not is_live_file(it, iid, drive.id):
+            return None
+        cache = self._folder_paths.setdefault(drive.id, {})
+        path = path_in_drive(it, self.scope, functools.partial(self._drive_item, drive), cache)
+        return None if path is None else self._source_item(drive, it, path)
+
+    def _drive_item(self, drive: Drive, item_id: str) -> dict[str, Any] | None:
+        """One driveItem, or None when Graph answers 404/410; another failure raises (``ItemError`` for this item)."""
+        what = f"item {item_id} of {drive.label}"
+        try:
+            resp = self._get(f"{self.graph}/drives/{urllib.parse.quote(drive.id)}/items/{urllib.parse.quote(item_id)}")
+        except httpx.HTTPError as exc:
+            raise SourceError("unreachable", f"{what}: {type(exc).__name__}") from None
+        if resp.status_code in (404, 410):
+            return None
+        if resp.status_code != 200:
+            raise self._failure(resp, what, item=True)
+        try:
+            data = resp.json()
+        except ValueError:
+            raise SourceError("unreachable", f"{what}: the answer is not JSON") from None
+        return data if isinstance(data, dict) else None
 
     # -- FetchesContent ---------------------------------------------------------------------------
 

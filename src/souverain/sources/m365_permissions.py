@@ -264,7 +264,9 @@ def _tree_path(tree: Mapping[str, list[str]], root_id: str | None, item_id: str 
     return None  # a cycle: never in scope
 
 
-def _reported_path(it: Mapping[str, Any], name: str) -> str:
+def reported_path(it: Mapping[str, Any], name: str) -> str:
+    """``name`` under the folder that ``parentReference.path`` (``/drives/{id}/root:/A%20B``) names; ``name`` alone
+    when Graph leaves the path out (SharePoint delta does)."""
     ppath = str((it.get("parentReference") or {}).get("path") or "")
     rel = urllib.parse.unquote(ppath.split("root:", 1)[1]).strip("/") if "root:" in ppath else ""
     return f"{rel}/{name}" if rel else name
@@ -312,6 +314,6 @@ def delta_changes(values: Iterable[Any], drive: Any, full: bool, scope: Scope, t
                     changes.append(Change(key, None))
                 continue
         else:
-            path = _reported_path(it, name)
+            path = reported_path(it, name)
         changes.append(Change(key, make_item(it, path)))
     return changes

@@ -237,7 +237,12 @@ class SyncRunner:
                    if row.state == "failed" and row.version == "" and i not in self._touched][:limit]
         for item_id in waiting:
             self._check_cancel()
-            item = self.connector.item(item_id)
+            try:
+                item = self.connector.item(item_id)
+            except ItemError as exc:  # still unreachable: stays failed, the rest of the sync carries on
+                self._count("failed")
+                self._report(FileReport(self.known[item_id].uri, "failed", exc.reason, str(exc)), item_id)
+                continue
             self._apply(Change(item_id, item))
             if item is None and item_id in self.known:  # gone, and never stored: forget it
                 self.table.delete_item(self.source.id, item_id)
@@ -324,11 +329,12 @@ class SyncRunner:
                           modified_at=item.modified_at, principals=principals,
                           metadata={k: v for k, v in (("source_kind", self.source.kind), ("source_path", item.path),
                                                       ("web_url", item.web_url), ("item_id", item.id)) if v})
+        had_document = row is not None and (row.state == "indexed" or self.store.get_document(uri) is not None)
         # re-parse when a failed item comes back or a rename kept the bytes (title and path must follow)
         rep = self.ingestor.ingest_raw(raw, force=row is not None and (row.state != "indexed" or row.name != item.name))
         if rep.status in ("indexed", "unchanged"):
             state = "indexed"
-            self._count("added" if row is None else "updated" if rep.status == "indexed" else "unchanged")
+            self._count("added" if not had_document else "updated" if rep.status == "indexed" else "unchanged")
         elif rep.status == "no_text":
             state = "no_text"
             self._count("failed")
