@@ -1,66 +1,23 @@
 // Sources view (administrators only; the server enforces it too): the connectors that bring documents
 // in from folders, file servers and cloud drives. Each source shows its state, document count, the
 // counts of its last sync, next run and last error, with Sync now / Full resync / Check /
-// Enable-Disable / Remove; a running sync shows its job (done/total, current item, ETA, Cancel).
-// The "add" form is generated from the connector's settings JSON schema (GET /sources/kinds).
-// Credentials are env:/file: references, never secrets: the server refuses anything else.
+// Enable-Disable / Remove; a running sync shows its job (done/total, current item, ETA, Cancel),
+// polled while it runs. The "add" form below the list is source_form.js.
 import { api } from "./api.js";
 import { t, fmtNumber, fmtDate, fmtDuration } from "./i18n.js";
 import { toast, el, button } from "./ui.js";
+import { tr, kindTitle } from "./source_fields.js";
+import { buildSourceForm, ensureKinds } from "./source_form.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["queued", "running"]);
-const SECRET = /secret|password|key/i;
 const COUNTS = ["added", "updated", "unchanged", "permissions_updated", "deleted", "failed"];
 const TARGETS = ["path", "base_url", "bucket", "sites", "shared_drives", "my_drive_users", "onedrive_users", "folders", "prefixes"];
-const state = {
-  kinds: [], sources: [], jobs: new Map(), checks: new Map(), fields: [], visible: false, kindsLoaded: false,
-  timer: 0, ticks: 0, rendered: "", rowSeq: 0,
-};
-
-/** A message, or `fallback` when the catalog has no such key. */
-function tr(key, fallback, vars) {
-  const text = t(key, vars);
-  return text === key ? fallback : text;
-}
+const state = { sources: [], jobs: new Map(), checks: new Map(), visible: false, timer: 0, ticks: 0, rendered: "" };
 
 const failed = (e) => toast(t("error_generic", { message: e.message || String(e) }), true);
-const kindTitle = (kind, title) => tr(`source_kind_${kind}`, title || kind);
 
 // ---- the view's skeleton (built once; labels through i18n) ------------------------------------
-
-function field(id, labelText, control, { hint, required, wide } = {}) {
-  const wrap = el("div", `field${wide ? " field-wide" : ""}`);
-  const label = el("label", null, labelText);
-  label.htmlFor = id;
-  if (required) {
-    const mark = el("span", "required-mark", " *");
-    mark.setAttribute("aria-hidden", "true");
-    label.append(mark);
-    control.setAttribute("aria-required", "true");
-  }
-  control.id = id;
-  wrap.append(label, control);
-  if (hint) wrap.append(hintFor(control, hint));
-  return wrap;
-}
-
-function hintFor(control, text, className = "") {
-  const h = el("p", `field-hint muted small ${className}`.trim(), text);
-  h.id = `${control.id}-hint-${++state.rowSeq}`;
-  const described = control.getAttribute("aria-describedby");
-  control.setAttribute("aria-describedby", described ? `${described} ${h.id}` : h.id);
-  return h;
-}
-
-function input(type, className) {
-  const i = el("input", className);
-  i.type = type;
-  i.autocomplete = "off";
-  i.spellcheck = false;
-  i.setAttribute("autocapitalize", "none");
-  return i;
-}
 
 function buildView() {
   const view = el("section", "view view-sources");
@@ -107,360 +64,19 @@ function buildView() {
   const add = el("div", "card");
   const ah = el("h2", null, t("sources_add"));
   ah.id = "source-form-title";
-  add.append(ah, buildForm());
+  add.append(ah, buildSourceForm(sourceAdded));
   view.append(list, add);
   $("app").append(view);
 }
 
-function buildForm() {
-  const form = el("form", "source-form");
-  form.id = "source-form";
-  form.noValidate = true;  // the server validates, with messages that name the fields
-  form.autocomplete = "off";
-  form.setAttribute("aria-labelledby", "source-form-title");
-  const top = el("div", "src-top");
-  const kind = el("select");
-  top.append(field("source-kind", t("sources_kind"), kind));
-  const name = input("text");
-  name.maxLength = 64;
-  top.append(field("source-name", t("sources_name"), name, { hint: t("sources_name_hint"), required: true }));
-  const schedule = input("number");
-  schedule.min = "0";
-  schedule.max = "10080";
-  schedule.step = "1";
-  schedule.value = "60";
-  top.append(field("source-schedule", t("sources_schedule"), schedule, { hint: t("sources_schedule_hint") }));
-  const checks = el("div", "src-checks");
-  checks.append(checkbox("source-enabled", t("sources_enabled"), true));
-  const watch = checkbox("source-watch", t("sources_watch"), false, t("sources_watch_hint"));
-  watch.id = "source-watch-field";
-  checks.append(watch);
-  top.append(checks);
-  const settings = el("fieldset", "src-settings");
-  settings.id = "source-settings";
-  const error = el("p", "error src-form-error");
-  error.id = "source-form-error";
-  error.setAttribute("role", "alert");
-  error.hidden = true;
-  const submit = el("button", "btn btn-primary", t("sources_submit"));
-  submit.type = "submit";
-  submit.id = "source-add";
-  const foot = el("div", "src-form-foot");
-  foot.append(submit);
-  form.append(top, settings, error, foot);
-  kind.addEventListener("change", () => renderSettings());
-  form.addEventListener("submit", addSource);
-  return form;
-}
-
-function checkbox(id, text, checked, hint) {
-  const wrap = el("div", "field-check");
-  const box = input("checkbox");
-  box.id = id;
-  box.checked = checked;
-  const label = el("label", null, text);
-  label.htmlFor = id;
-  wrap.append(box, label);
-  if (hint) wrap.append(hintFor(box, hint));
-  return wrap;
-}
-
-// ---- the settings form, generated from the connector's JSON schema ----------------------------
-
-function resolveRef(prop, root) {
-  if (prop && prop.$ref && prop.$ref.startsWith("#/$defs/")) return (root.$defs || {})[prop.$ref.slice(8)] || {};
-  return prop || {};
-}
-
-/** The field's shape: the non-null branch of `anyOf: [X, null]`, with $refs followed. */
-function shapeOf(prop, root) {
-  let p = resolveRef(prop, root);
-  if (Array.isArray(p.anyOf)) {
-    const branch = p.anyOf.map((b) => resolveRef(b, root)).find((b) => b.type !== "null");
-    if (branch) p = { ...branch, ...Object.fromEntries(Object.entries(p).filter(([k]) => k !== "anyOf")) };
-  }
-  return p;
-}
-
-function widget(shape) {
-  if (Array.isArray(shape.enum)) return "enum";
-  if (shape.type === "boolean") return "bool";
-  if (shape.type === "integer" || shape.type === "number") return "number";
-  if (shape.type === "array") return "list";
-  if (shape.type === "object") {
-    const extra = shape.additionalProperties;
-    return extra && typeof extra === "object" && extra.type === "array" && !shape.properties ? "map" : "json";
-  }
-  return "text";
-}
-
-const fieldLabel = (name, shape) => tr(`source_field_${name}`, shape.title || name);
-
-function renderSettings() {
-  const box = $("source-settings");
-  const kindName = $("source-kind").value;
-  const kind = state.kinds.find((k) => k.kind === kindName);
-  formError("");  // an error was about the previous form
-  box.replaceChildren(el("legend", null, t("sources_settings", { kind: kind ? kindTitle(kind.kind, kind.title) : "" })));
-  state.fields = [];
-  $("source-watch-field").hidden = kindName !== "local";
-  if (!kind) return;
-  const schema = kind.settings_schema || {};
-  const required = new Set(schema.required || []);
-  for (const [name, prop] of Object.entries(schema.properties || {})) {
-    const shape = shapeOf(prop, schema);
-    const f = makeField(name, shape, required.has(name));
-    state.fields.push(f);
-    box.append(f.node);
-  }
-}
-
-function makeField(name, shape, required) {
-  const id = `source-setting-${name}`;
-  const label = fieldLabel(name, shape);
-  const kind = widget(shape);
-  const help = shape.description || "";
-  const has = (v) => v !== undefined && v !== null;
-  if (kind === "bool") {
-    const node = checkbox(id, label, has(shape.default) ? !!shape.default : false, help);
-    node.classList.add("field-wide");
-    const box = node.querySelector("input");
-    return { name, node, inputs: [box], read: () => ({ present: true, value: box.checked }) };
-  }
-  if (kind === "enum") {
-    const select = el("select");
-    const blank = el("option", null, has(shape.default) ? t("sources_default_value", { value: shape.default }) : t("sources_default"));
-    blank.value = "";
-    select.append(blank);
-    for (const v of shape.enum) {
-      const o = el("option", null, String(v));
-      o.value = String(v);
-      select.append(o);
-    }
-    const node = field(id, label, select, { hint: help, required });
-    return { name, node, inputs: [select], read: () => (select.value ? { present: true, value: select.value } : { present: false }) };
-  }
-  if (kind === "number") {
-    const box = input("number");
-    if (has(shape.minimum)) box.min = String(shape.minimum);
-    if (has(shape.maximum)) box.max = String(shape.maximum);
-    box.step = shape.type === "integer" ? "1" : "any";
-    if (has(shape.default)) box.value = String(shape.default);
-    const node = field(id, label, box, { hint: help, required });
-    return {
-      name, node, inputs: [box], read: () => {
-        const raw = box.value.trim();
-        if (!raw) return { present: false };
-        const n = Number(raw);
-        return { present: true, value: Number.isFinite(n) ? n : raw };
-      },
-    };
-  }
-  if (kind === "list") {
-    const area = el("textarea");
-    area.rows = 3;
-    area.spellcheck = false;
-    if (Array.isArray(shape.default)) area.value = shape.default.join("\n");
-    const node = field(id, label, area, { hint: help, required });
-    node.append(hintFor(area, t("sources_list_hint")));
-    return {
-      name, node, inputs: [area], read: () => {
-        // one value a line; '' (or "") stands for the empty string, e.g. a whole-bucket prefix
-        const values = area.value.split(/\r?\n/).map((l) => l.trim()).filter(Boolean).map((l) => (l === "''" || l === '""' ? "" : l));
-        return values.length ? { present: true, value: values } : { present: false };
-      },
-    };
-  }
-  if (kind === "map") return mapField(id, name, label, shape, required, help);
-  if (kind === "json") {
-    const area = el("textarea", "mono");
-    area.rows = 3;
-    area.spellcheck = false;
-    if (has(shape.default)) area.value = JSON.stringify(shape.default, null, 1);
-    const node = field(id, label, area, { hint: help, required, wide: true });
-    node.append(hintFor(area, t("sources_json_hint")));
-    return {
-      name, node, inputs: [area], read: () => {
-        const raw = area.value.trim();
-        if (!raw) return { present: false };
-        try { return { present: true, value: JSON.parse(raw) }; } catch { return { error: t("sources_json_invalid", { field: label }) }; }
-      },
-    };
-  }
-  const box = input("text");
-  if (has(shape.default) && shape.default !== "") box.value = String(shape.default);
-  const secret = SECRET.test(name);
-  if (secret) box.placeholder = "env:NAME";
-  const node = field(id, label, box, { hint: help, required });
-  if (secret) {
-    node.classList.add("field-secret");
-    node.append(hintFor(box, t("sources_secret_hint"), "secret-hint"));
-  }
-  return {
-    name, node, inputs: [box], read: () => {
-      const v = box.value.trim();
-      return v || required ? { present: !!v, value: v } : { present: false };
-    },
-  };
-}
-
-/** "prefix → principals" rules (or any "key → list of strings" object): one row per key. */
-function mapField(id, name, label, shape, required, help) {
-  const acl = name === "acl";
-  const node = el("fieldset", "field field-wide map-editor");
-  node.id = id;
-  const legend = el("legend", null, label);
-  if (required) {
-    const mark = el("span", "required-mark", " *");
-    mark.setAttribute("aria-hidden", "true");
-    legend.append(mark);
-  }
-  node.append(legend);
-  if (help) {
-    const p = el("p", "field-hint muted small", help);
-    p.id = `${id}-hint`;
-    node.setAttribute("aria-describedby", p.id);
-    node.append(p);
-  }
-  const keyLabel = acl ? t("sources_map_prefix") : t("sources_map_key");
-  const valuesLabel = acl ? t("sources_map_principals") : t("sources_map_values");
-  const headRow = el("div", "map-row map-head");
-  headRow.setAttribute("aria-hidden", "true");
-  headRow.append(el("span", null, keyLabel), el("span", null, valuesLabel));
-  const rows = el("div", "map-rows");
-  const inputs = [];
-  const addRow = (key = "", values = "") => {
-    const n = ++state.rowSeq;
-    const row = el("div", "map-row");
-    const k = input("text", "map-key");
-    k.id = `${id}-key-${n}`;
-    k.value = key;
-    k.placeholder = acl ? t("sources_map_everything") : "";
-    const kl = el("label", "sr-only", `${label}: ${keyLabel}`);
-    kl.htmlFor = k.id;
-    const v = input("text", "map-values");
-    v.id = `${id}-values-${n}`;
-    v.value = values;
-    v.placeholder = acl ? "public, group:2" : "";
-    const vl = el("label", "sr-only", `${label}: ${valuesLabel}`);
-    vl.htmlFor = v.id;
-    const remove = button("btn-icon map-remove", "\u2715", () => {
-      const next = row.nextElementSibling || row.previousElementSibling;
-      row.remove();
-      inputs.splice(0, inputs.length, ...rows.querySelectorAll("input"));
-      if (!rows.children.length) addRow();
-      (next && next.querySelector(".map-key") ? next.querySelector(".map-key") : rows.querySelector(".map-key")).focus();
-    }, t("sources_map_remove"));
-    row.append(kl, k, vl, v, remove);
-    rows.append(row);
-    inputs.push(k, v);
-    return k;
-  };
-  if (shape.default && typeof shape.default === "object") {
-    for (const [k, v] of Object.entries(shape.default)) addRow(k, (v || []).join(", "));
-  }
-  if (!rows.children.length) addRow();
-  const more = button("btn btn-secondary btn-small map-add", t(acl ? "sources_map_add_rule" : "sources_map_add"), () => addRow().focus());
-  node.append(headRow, rows, more);
-  if (acl) node.append(el("p", "field-hint muted small", t("sources_map_hint")));
-  return {
-    name, node, inputs, read: () => {
-      const out = {};
-      let any = false;
-      for (const row of rows.children) {
-        const key = row.querySelector(".map-key").value.trim();
-        const raw = row.querySelector(".map-values").value.trim();
-        if (!key && !raw) continue;
-        out[key] = raw.split(/[\s,;]+/).filter(Boolean);
-        any = true;
-      }
-      return any ? { present: true, value: out } : { present: false };
-    },
-  };
-}
-
-function formError(message) {
-  const box = $("source-form-error");
-  box.textContent = message || "";
-  box.hidden = !message;
-  const all = [$("source-name"), ...state.fields.flatMap((f) => f.inputs)];
-  for (const i of all) i.removeAttribute("aria-invalid");
-  if (!message) return;
-  // the server names the offending fields ("path: ...; acl: ..."): mark them
-  let first = null;
-  const mark = (inputs) => {
-    for (const i of inputs) {
-      i.setAttribute("aria-invalid", "true");
-      first = first || i;
-    }
-  };
-  if (/source name/.test(message) || /already exists/.test(message)) mark([$("source-name")]);
-  for (const f of state.fields) {
-    if (new RegExp(`(^|[\\s;:(])${f.name}(\\.[\\w.]+)?:`).test(message)) mark(f.inputs);
-  }
-  return first;
-}
-
-function resetForm() {
-  $("source-name").value = "";
-  $("source-schedule").value = "60";
-  $("source-enabled").checked = true;
-  $("source-watch").checked = false;
-  renderSettings();
-}
-
-async function addSource(event) {
-  event.preventDefault();
-  formError("");
-  const kind = $("source-kind").value;
-  const settings = {};
-  for (const f of state.fields) {
-    const r = f.read();
-    if (r.error) {
-      formError(r.error);
-      f.inputs[0].setAttribute("aria-invalid", "true");
-      f.inputs[0].focus();
-      return;
-    }
-    if (r.present) settings[f.name] = r.value;
-  }
-  const body = { name: $("source-name").value.trim(), kind, settings, enabled: $("source-enabled").checked, watch: kind === "local" && $("source-watch").checked };
-  const minutes = $("source-schedule").value.trim();
-  if (minutes !== "") body.schedule_minutes = Number(minutes);
-  const submit = $("source-add");
-  submit.disabled = true;
-  try {
-    const created = await api("/sources", { method: "POST", body });
-    toast(t("sources_added", { name: created.name }));
-    resetForm();
-    await loadSources();
-    const sync = document.querySelector(`tr.src-row[data-name="${CSS.escape(created.name)}"] [data-action="sync"]`);
-    if (sync) sync.focus();
-  } catch (e) {
-    const first = formError(e.message || String(e));
-    if (first) first.focus();
-  } finally {
-    submit.disabled = false;
-  }
+// A new source: list it and put the focus on its "Sync now".
+async function sourceAdded(created) {
+  await loadSources();
+  const sync = document.querySelector(`tr.src-row[data-name="${CSS.escape(created.name)}"] [data-action="sync"]`);
+  if (sync) sync.focus();
 }
 
 // ---- the list ---------------------------------------------------------------------------------
-
-async function loadKinds() {
-  const data = await api("/sources/kinds");
-  state.kinds = (data && data.kinds) || [];
-  const select = $("source-kind");
-  const chosen = select.value;
-  select.replaceChildren();
-  for (const k of state.kinds) {
-    const o = el("option", null, kindTitle(k.kind, k.title));
-    o.value = k.kind;
-    select.append(o);
-  }
-  if (chosen && state.kinds.some((k) => k.kind === chosen)) select.value = chosen;
-  state.kindsLoaded = true;
-  renderSettings();
-}
 
 async function loadSources() {
   const data = await api("/sources");
@@ -749,6 +365,5 @@ export function showSources(visible) {
     clearTimeout(state.timer);
     return;
   }
-  const kinds = state.kindsLoaded ? Promise.resolve() : loadKinds();
-  Promise.all([kinds, loadSources()]).catch(failed);
+  Promise.all([ensureKinds(), loadSources()]).catch(failed);
 }
