@@ -5,7 +5,9 @@
   manager (dead properties move with ``MOVE``, which lets a test give files a stable ``oc:fileid``).
   Next to it, at ``/ocs/v2.php/apps/files_sharing/api/v1/shares``, a small app that answers the
   documented Nextcloud OCS share API (``GET ?path=&reshares=true&format=json`` with
-  ``OCS-APIRequest: true``) from ``shares``, a table the test edits.
+  ``OCS-APIRequest: true``) from ``shares``, a table the test edits; and, at
+  ``/ocs/v{1,2}.php/cloud/groups/<gid>/users``, the provisioning API's group members from ``groups``
+  (``admin``/``subadmin_of`` say what the account may read; others get the documented refusal).
 - ``MotoS3Server``: moto's ``ThreadedMotoServer`` (S3 in server mode); ``client()`` is a boto3
   client for the test's own puts and deletes.
 - Both are wrapped in ``FaultInjector``, a WSGI middleware that logs every request (the allow-list
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import urllib.parse
@@ -106,14 +109,26 @@ def ocs_share(path: str, share_type: int, share_with: str = "", owner: str = "al
     }
 
 
+GROUP_USERS = re.compile(r"^/ocs/v([12])\.php/cloud/groups/(.+)/users$")
+
+
 class OcsShareApp:
-    """The documented OCS share endpoint: GET <ocs>/shares?path=/x&reshares=true, JSON with format=json."""
+    """The documented OCS share endpoint: GET <ocs>/shares?path=/x&reshares=true, JSON with format=json.
+
+    Also the provisioning API's ``GET /ocs/v{1,2}.php/cloud/groups/<gid>/users`` as Nextcloud's
+    ``GroupsController::getGroupUsers`` answers it: ``data.users``; an unknown group is
+    ``OCSNotFoundException``, an account that is neither admin nor sub-admin of the group gets
+    ``OCSForbiddenException`` (v2: HTTP 404/403 with that statuscode; v1: HTTP 200, statuscode 404/403).
+    """
 
     def __init__(self, root: Path, user: str, password: str) -> None:
         self.root = root
         self.user = user
         self.password = password
         self.shares: dict[str, list[dict[str, Any]]] = {}  # "/Folder/file.txt" → shares set on exactly that path
+        self.groups: dict[str, set[str]] = {}  # gid → user ids
+        self.admin = True  # the account is a Nextcloud admin
+        self.subadmin_of: set[str] = set()  # groups it is a sub-admin of (read even when not admin)
 
     def add(self, path: str, share_type: int, share_with: str = "") -> None:
         path = "/" + path.strip("/")
@@ -122,11 +137,27 @@ class OcsShareApp:
 
     @staticmethod
     def _answer(start_response: StartResponse, http: int, code: int, message: str, data: Any) -> list[bytes]:
-        body = json.dumps({"ocs": {"meta": {"status": "ok" if http == 200 else "failure", "statuscode": code,
-                                            "message": message}, "data": data}}).encode()
-        start_response(f"{http} {message}", [("Content-Type", "application/json; charset=utf-8"),
-                                              ("Content-Length", str(len(body)))])
+        ok = code in (100, 200)
+        body = json.dumps({"ocs": {"meta": {"status": "ok" if ok else "failure", "statuscode": code,
+                                            "message": "OK" if ok else message}, "data": data}}).encode()
+        reason = {200: "OK", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}.get(http, "Error")
+        start_response(f"{http} {reason}", [("Content-Type", "application/json; charset=utf-8"),
+                                             ("Content-Length", str(len(body)))])
         return [body]
+
+    def _group_users(self, start_response: StartResponse, version: str, raw_gid: str, query: str) -> list[bytes]:
+        if urllib.parse.parse_qs(query).get("format") != ["json"]:  # XML otherwise: not what the client reads
+            body = b'<?xml version="1.0"?><ocs><meta><statuscode>100</statuscode></meta></ocs>'
+            start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
+        # WSGI hands the decoded path as latin-1; getGroupUsers then urldecode()s the route's groupId
+        gid = urllib.parse.unquote_plus(raw_gid.encode("latin-1").decode("utf-8", "replace"))
+        v1 = version == "1"
+        if gid not in self.groups:
+            return self._answer(start_response, 200 if v1 else 404, 404, "The requested group could not be found", [])
+        if not (self.admin or gid in self.subadmin_of):
+            return self._answer(start_response, 200 if v1 else 403, 403, "", [])
+        return self._answer(start_response, 200, 100 if v1 else 200, "OK", {"users": sorted(self.groups[gid])})
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         import base64
@@ -137,6 +168,9 @@ class OcsShareApp:
             return self._answer(start_response, 401, 997, "Current user is not logged in", [])
         if environ.get("HTTP_OCS_APIREQUEST") != "true":
             return self._answer(start_response, 401, 997, "CSRF check failed", [])
+        route = GROUP_USERS.match(environ.get("PATH_INFO", ""))
+        if route:
+            return self._group_users(start_response, route.group(1), route.group(2), environ.get("QUERY_STRING", ""))
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         path = "/" + query.get("path", [""])[0].strip("/")
         if not (self.root / path.lstrip("/")).exists():

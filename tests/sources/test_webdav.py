@@ -192,6 +192,63 @@ def test_nextcloud_shares_grant_then_revoke(app: Souverain, dav: WebDAVServer) -
     assert titles(app, "train tickets", app.identity.access_filter_for(alice.id)) == {"travel"}
 
 
+def test_nextcloud_group_members_follow_the_server(app: Souverain, dav: WebDAVServer,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    dora = app.identity.create_user("dora")
+    app.identity.add_external_principal(dora.id, "nextcloud", "dora")
+
+    def dora_sees(query: str) -> set[str]:
+        return titles(app, query, app.identity.access_filter_for(dora.id))
+
+    def dora_groups() -> list[str]:
+        return [p for p in app.identity.external_principals(dora.id)[1] if ":group:" in p]
+
+    dav.ocs.add("Team/travel.md", 1, "finance")
+    dav.ocs.add("Team/HR", 1, "hr")
+    dav.ocs.groups.update({"finance": {"dora", "erin"}, "hr": {"erin"}})
+    app.sources.add("cloud", "webdav", config(dav, acl={}, nextcloud_shares=True))
+    r = app.sources.sync("cloud")
+    assert r.status == "done", r.error
+    assert dora_sees("train tickets") == {"travel"} and dora_sees("salary bands") == set()
+    assert dora_groups() == ["ext:nextcloud:group:finance"]
+    assert dav.faults is not None
+    lookups = sorted((p, q) for _, p, q in dav.faults.log if "/cloud/groups/" in p)
+    assert lookups == [("/ocs/v2.php/cloud/groups/finance/users", "format=json"),
+                       ("/ocs/v2.php/cloud/groups/hr/users", "format=json")]
+
+    dav.ocs.groups["finance"].discard("dora")  # removed from the group in Nextcloud
+    r = app.sources.sync("cloud")
+    assert r.status == "done" and r.counts["permissions_updated"] == 0  # the documents' ACLs did not change
+    assert dora_sees("train tickets") == set() and dora_groups() == []
+
+    dav.ocs.groups["hr"].add("dora")  # nested folders inherit the folder's group share
+    assert app.sources.sync("cloud").status == "done"
+    assert dora_sees("salary bands") == {"salaries"} and dora_sees("laptop morning") == {"onboarding"}
+    del dav.ocs.groups["hr"]  # the group is deleted: its members lose access
+    assert app.sources.sync("cloud").status == "done"
+    assert dora_sees("salary bands") == set()
+
+    # an account that is neither admin nor sub-admin: Nextcloud answers 403, the sync goes on
+    dav.ocs.groups.update({"finance": {"dora"}, "hr": {"dora"}})
+    dav.ocs.admin = False
+    caplog.set_level(logging.WARNING, logger="souverain.sources")
+    r = app.sources.sync("cloud")
+    assert r.status == "done", r.error
+    assert app.sources.get("cloud")["last_error"] is None
+    warnings = [rec for rec in caplog.records if "members" in rec.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING  # once per sync, for both groups
+    assert "'finance', 'hr'" in warnings[0].getMessage() and "by hand" in warnings[0].getMessage()
+    assert dora_groups() == [] and dora_sees("train tickets") == set()  # no members (fail closed)
+    app.identity.add_external_principal(dora.id, "nextcloud", "group:finance")  # linked by hand instead
+    assert dora_sees("train tickets") == {"travel"} and dora_sees("salary bands") == set()
+
+    dav.ocs.subadmin_of = {"hr"}  # a sub-admin may read the groups it manages
+    caplog.clear()
+    assert app.sources.sync("cloud").status == "done"
+    assert dora_sees("salary bands") == {"salaries"}
+    assert "'finance'" in caplog.text and "'hr'" not in caplog.text
+
+
 def test_throttling_is_retried_and_a_broken_file_fails_alone(app: Souverain, dav: WebDAVServer) -> None:
     assert dav.faults is not None
     dav.write("Team/broken.txt", "this file cannot be downloaded")
@@ -208,7 +265,7 @@ def test_throttling_is_retried_and_a_broken_file_fails_alone(app: Souverain, dav
     dav.faults.fail_next(1, 503, retry_after="1")
     dav.faults.path_faults.clear()
     r = app.sources.sync("cloud")
-    assert r.status == "done" and r.counts["updated"] == 1 and r.http["throttled"] == 1  # the failed file comes back
+    assert r.status == "done" and r.counts["added"] == 1 and r.http["throttled"] == 1  # the failed file comes back
     assert titles(app, "cannot be downloaded") == {"broken"}
 
     dav.faults.fail_next(50, 503, retry_after="0")  # a server that stays throttled fails the sync, keeps the index
@@ -332,6 +389,45 @@ def test_share_mapping_follows_the_ocs_share_types(dav: WebDAVServer) -> None:
     assert err.value.reason == "permissions_unreadable"
 
 
+def test_group_answers_of_both_ocs_versions(dav: WebDAVServer, caplog: pytest.LogCaptureFixture) -> None:
+    dav.ocs.groups.update({"Équipe finance": {"dora", "erin"}, "hr": set()})
+    refs = ["ext:nextcloud:group:Équipe finance", "ext:nextcloud:group:hr", "ext:nextcloud:group:gone",
+            "ext:nextcloud:dora", "public", "ext:m365:group:x"]
+    expected = [("ext:nextcloud:group:gone", ()), ("ext:nextcloud:group:hr", ()),
+                ("ext:nextcloud:group:Équipe finance", ("ext:nextcloud:dora", "ext:nextcloud:erin"))]
+
+    def read(conn: WebDAVConnector, principals: list[str] = refs) -> list[tuple[str, tuple[str, ...]]]:
+        return [(g.group, g.members) for g in conn.groups(principals)]
+
+    root = f"http://127.0.0.1:{dav.port}"
+    v2 = connector(dav, nextcloud_shares=True)
+    assert v2.groups_url == f"{root}/ocs/v2.php/cloud/groups"
+    assert read(v2) == expected
+    v1 = connector(dav, nextcloud_shares=True, groups_url=f"{root}/ocs/v1.php/cloud/groups/")
+    assert read(v1) == expected  # HTTP 200 with statuscode 100 / 404
+    dav.ocs.admin = False  # 403: v2 in the HTTP status, v1 in the statuscode only
+    caplog.set_level(logging.WARNING)
+    assert read(v1) == read(v2) == [("ext:nextcloud:group:gone", ())]
+    assert caplog.text.count("admin or a sub-admin") == 2  # one warning per call, not per group
+    # 401 (older servers' OCS 997) is a refusal too: in a sync the same credentials have just listed the files
+    assert read(connector(dav, nextcloud_shares=True, password="nope")) == []
+
+    assert dav.faults is not None
+    dav.faults.clear()
+    assert read(connector(dav, nextcloud_shares=True, nextcloud_groups=False)) == []
+    assert read(connector(dav)) == []  # acl rules only
+    assert not dav.faults.log  # nothing asked
+    dav.faults.fail_next(10, 503, retry_after="0")  # a server that stays throttled fails the sync
+    with pytest.raises(SourceError) as err:
+        read(v2)
+    assert err.value.reason == "throttled"
+    dav.faults.clear()
+    elsewhere = connector(dav, nextcloud_shares=True, groups_url=f"{root}/ocs/v2.php/apps/files_sharing/api/v1")
+    with pytest.raises(SourceError) as err:  # an endpoint that answers something else than group members
+        read(elsewhere, ["ext:nextcloud:group:hr"])
+    assert err.value.reason == "bad_response"
+
+
 def test_settings_validation() -> None:
     base = {"base_url": "https://cloud.example/remote.php/dav/files/alice", "username": "alice",
             "password": "env:X", "acl": {"": ["public"]}}
@@ -346,6 +442,13 @@ def test_settings_validation() -> None:
     plain = {**base, "base_url": "https://dav.example/files/", "folders": ["x"], "nextcloud_shares": True}
     with pytest.raises(ValueError, match="ocs_url"):
         WebDAVSettings.model_validate(plain)
+    with_ocs = {**plain, "ocs_url": "https://dav.example/cloud/ocs/v2.php/apps/files_sharing/api/v1/shares"}
+    assert WebDAVSettings.model_validate(with_ocs).nextcloud_groups  # the groups endpoint is derived from ocs_url
+    custom = {**plain, "ocs_url": "https://dav.example/shares"}
+    with pytest.raises(ValueError, match="groups_url"):
+        WebDAVSettings.model_validate(custom)
+    assert WebDAVSettings.model_validate({**custom, "nextcloud_groups": False})
+    assert WebDAVSettings.model_validate({**custom, "groups_url": "https://dav.example/ocs/v2.php/cloud/groups"})
 
 
 # -- crash safety ------------------------------------------------------------------------------

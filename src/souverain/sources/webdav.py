@@ -34,9 +34,16 @@ of each share) → ``ext:nextcloud:<uid>``. Those principals are read through ``
 (the listing leaves ``principals`` unset), so an unreadable share list fails only that item. Cost:
 one OCS request per file per sync, plus one per folder (cached).
 
+Groups (``SyncsGroups``, with ``nextcloud_shares`` and ``nextcloud_groups``, both needed): after each
+sync the members of every ``ext:nextcloud:group:<gid>`` on the source's documents are read from the
+OCS provisioning API (``GET <groups_url>/<gid>/users?format=json``; ``nextcloud_ocs.py``), so users
+linked to ``ext:nextcloud:<uid>`` reach the documents shared with their groups. That API needs an
+admin account or a sub-admin of the groups: for a group it refuses, the sync still succeeds, a
+warning is logged and the group gets no members (link its members by hand to the group principal).
+
 NOT supported: other share types (e-mail 4, federated 6, Teams/circles 7, Talk rooms 10) are not
-mapped, so those recipients do not see the document through Souverain; Nextcloud group membership is
-not synced (link users to ``ext:nextcloud:group:<gid>`` principals by hand); ``Depth: infinity``;
+mapped, so those recipients do not see the document through Souverain; group membership without an
+admin or sub-admin account (see above); ``Depth: infinity``;
 digest authentication (basic only: use a Nextcloud app password). Files larger than
 ``ctx.max_bytes`` fail with ``file_too_large`` (the listed size is checked before the download).
 """
@@ -50,14 +57,16 @@ import logging
 import posixpath
 import urllib.parse
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .acl import check_rules, principals_for_path
-from .base import ConnectorContext, ItemError, ListPage, SourceError, SourceItem
+from .base import ConnectorContext, GroupMembers, ItemError, ListPage, SourceError, SourceItem
 from .http import ResponseTooLarge
+from .nextcloud_ocs import groups_endpoint, read_groups
 from .secrets import SecretError, SecretRef
 
 log = logging.getLogger(__name__)
@@ -87,6 +96,10 @@ class WebDAVSettings(BaseModel):
     nextcloud_shares: bool = Field(default=False, description="Also read Nextcloud shares (OCS share API) as permissions")
     ocs_url: str = Field(default="", description="OCS shares endpoint; default derived from base_url: "
                                                  "<server>/ocs/v2.php/apps/files_sharing/api/v1/shares")
+    nextcloud_groups: bool = Field(default=True, description="With nextcloud_shares: also sync the members of the "
+                                   "groups shares name (OCS provisioning API; needs an admin or sub-admin account)")
+    groups_url: str = Field(default="", description="OCS provisioning groups endpoint; default derived from base_url "
+                                                    "or ocs_url: <server>/ocs/v2.php/cloud/groups")
 
     @field_validator("base_url")
     @classmethod
@@ -118,7 +131,15 @@ class WebDAVSettings(BaseModel):
             raise ValueError("set acl rules or nextcloud_shares: without either, every indexed file would be invisible")
         if self.nextcloud_shares and not self.ocs_url and "/remote.php/" not in self.base_url:
             raise ValueError("nextcloud_shares needs ocs_url when base_url is not a Nextcloud /remote.php/ URL")
+        if (self.nextcloud_shares and self.nextcloud_groups and not self.groups_url
+                and not groups_endpoint(_server_root(self.base_url), self.ocs_url)):
+            raise ValueError("nextcloud_groups needs groups_url (<server>/ocs/v2.php/cloud/groups) when neither "
+                             "base_url nor ocs_url is a Nextcloud URL; or set nextcloud_groups to false")
         return self
+
+
+def _server_root(base_url: str) -> str:
+    return base_url.split("/remote.php/", 1)[0] if "/remote.php/" in base_url else ""
 
 
 def _under(path: str, folder: str) -> bool:
@@ -141,10 +162,10 @@ class WebDAVConnector:
         self.settings = settings
         self.ctx = ctx
         self._base_path = urllib.parse.unquote(urllib.parse.urlsplit(settings.base_url).path)
-        base = settings.base_url
-        self._server_root = base.split("/remote.php/", 1)[0] if "/remote.php/" in base else ""
+        self._server_root = _server_root(settings.base_url)
         self.ocs_url = settings.ocs_url or (f"{self._server_root}/ocs/v2.php/apps/files_sharing/api/v1/shares"
                                             if self._server_root else "")
+        self.groups_url = (settings.groups_url or groups_endpoint(self._server_root, self.ocs_url)).rstrip("/")
         self._share_prefix = self._user_root_prefix()
         self._auth: tuple[str, str] | None = None
         self._share_cache: dict[str, tuple[str, ...]] = {}
@@ -380,3 +401,11 @@ class WebDAVConnector:
             elif kind == SHARE_LINK:
                 out.add("public")
         return out
+
+    # -- SyncsGroups (Nextcloud groups) -----------------------------------------------------------
+
+    def groups(self, referenced: Iterable[str]) -> Iterator[GroupMembers]:
+        """Members of the ``ext:nextcloud:group:<gid>`` groups named by the documents' shares."""
+        if not (self.settings.nextcloud_shares and self.settings.nextcloud_groups and self.groups_url):
+            return
+        yield from read_groups(self._request, self._source_failure, self.groups_url, referenced, self.settings.username)
