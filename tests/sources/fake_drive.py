@@ -18,8 +18,8 @@ Served on 127.0.0.1 by a ``ThreadingHTTPServer`` in a thread:
 
 Test controls: ``throttle_next(n, status)`` (429 with ``Retry-After``, 503, or 403
 ``rateLimitExceeded``/``userRateLimitExceeded`` with the documented error body), ``expire_tokens()``,
-``fail_download(id, status)``, ``page_size``, ``export_limit``, ``authorized_scopes`` and the
-``requests`` log (method, path, query, impersonated user).
+``fail_download(id, status)``, ``vanish(id)`` (a deletion the change feed never reports), ``page_size``,
+``export_limit``, ``authorized_scopes`` and the ``requests`` log (method, path, query, impersonated user).
 """
 
 from __future__ import annotations
@@ -252,6 +252,11 @@ class FakeGoogle:
                 del self.files[f.id]
                 self.log.append((self.seq, f.id, frozenset(before)))
                 self.seq += 1
+
+    def vanish(self, fid: str) -> None:
+        """Remove a file without a trace in the change log: a deletion the change feed misses."""
+        with self.lock:
+            del self.files[fid]
 
     def move(self, fid: str, new_parent: str) -> None:
         with self.lock:

@@ -412,6 +412,144 @@ def test_connector_cursor_is_resumable_and_changes_follow_the_start_token(fake) 
     ctx.http.close()
 
 
+def test_a_failed_download_is_retried_at_the_next_sync_though_the_file_did_not_change(fake, app: Souverain) -> None:
+    g, key = fake
+    d = staff_drive(g)
+    ok = g.add_file("ok.txt", b"The lighthouse is painted red.", drive=d, mime="text/plain")
+    flaky = g.add_file("flaky.txt", b"The observatory opens on Fridays.", drive=d, mime="text/plain")
+    mine = g.add_file("mine.txt", b"Bob keeps the pelican logbook.", owner=BOB, mime="text/plain", perms=[user(ADMIN)])
+    g.fail_download(flaky, 403)
+    g.fail_download(mine, 403)
+    app.sources.add("gd", "gdrive", config(g, key, shared_drives=[d], my_drive_users=[BOB]))
+    r = sync(app)
+    assert r.counts["added"] == 1 and r.counts["failed"] == 2, r.counts
+    assert {rep.uri.rsplit("/", 1)[-1] for rep in r.reports if rep.status == "failed"} == {flaky, mine}
+
+    r = sync(app)  # still refused: tried again (the feed is empty), failed again, nothing else happens
+    assert (r.counts["added"], r.counts["failed"], r.counts["deleted"]) == (0, 2, 0), r.counts
+    assert set(app.sources.item_uris("gd")) == {ok, flaky, mine}
+
+    del g.failures[flaky]  # the fault clears; the file itself does not change, so changes.list says nothing
+    n = len(g.requests)
+    r = sync(app)
+    assert (r.counts["added"], r.counts["updated"], r.counts["failed"]) == (1, 0, 1), r.counts
+    feed = [q for q in g.requests[n:] if q["path"] == "/drive/v3/changes"]
+    assert feed and not [q for q in g.requests[n:] if q["path"].endswith(ok)]  # ok is neither read nor fetched
+    staff = {"ext:gdrive:group:staff@example.com"}
+    assert hits(app, "observatory Fridays", staff) == {"flaky"}
+
+    del g.failures[mine]  # a My Drive file: read and fetched as its owner, with the owner's view of its sharing
+    n = len(g.requests)
+    r = sync(app)
+    assert (r.counts["added"], r.counts["updated"], r.counts["failed"]) == (1, 0, 0), r.counts
+    media = [q for q in g.requests[n:] if q["query"].get("alt") == "media"]
+    assert [(q["path"].rsplit("/", 1)[-1], q["subject"]) for q in media] == [(mine, BOB)]
+    assert hits(app, "pelican logbook", {f"ext:gdrive:{BOB}"}) == {"mine"}
+    assert hits(app, "pelican logbook", {f"ext:gdrive:{ADMIN}"}) == {"mine"}
+    assert hits(app, "pelican logbook", staff) == set()
+
+    r = sync(app)  # nothing left to retry
+    assert r.counts["added"] == r.counts["failed"] == r.counts["updated"] == 0, r.counts
+
+
+def test_item_and_list_ids_apply_the_listing_rules(fake) -> None:
+    g, key = fake
+    g.page_size = 2
+    d = staff_drive(g)
+    d2 = g.add_drive("drv2", "Finance", [user(ADMIN, "organizer")])
+    public = g.add_folder("Public", drive=d)
+    sub = g.add_folder("Sub", parent=public)
+    other = g.add_folder("Other", drive=d)
+    guide = g.add_file("Guide", "How to book the big room.", parent=sub, native="doc")
+    txt = g.add_file("a.txt", b"alpha", parent=public, mime="text/plain")
+    bin_ = g.add_file("b.bin", b"beta", parent=sub)
+    outside = g.add_file("c.txt", b"gamma", parent=other, mime="text/plain")
+    form = g.add_file("Survey", "", parent=public, native="form")
+    fin = g.add_file("fin.txt", b"finance", drive=d2, mime="text/plain")
+    bob_folder = g.add_folder("Shared", owner=BOB)
+    bobs = g.add_file("bob.txt", b"bob", parent=bob_folder, mime="text/plain", perms=[user(ADMIN), user(ALICE)])
+    bob_loose = g.add_file("loose.txt", b"not in the folder", owner=BOB, mime="text/plain")
+    carol = g.add_file("carol.txt", b"carol", owner=CAROL, mime="text/plain", perms=[user(BOB)])
+    settings = GoogleDriveSettings.model_validate(config(g, key, shared_drives=[d], my_drive_users=[BOB],
+                                                         folders=[public, bob_folder], page_size=2))
+    ctx = ConnectorContext(HttpClient(), SecretResolver({}))
+    conn = GoogleDriveConnector(settings, ctx)
+    pages = [conn.changes(None)]
+    while pages[-1].more:
+        pages.append(conn.changes(pages[-1].cursor))
+    listed = {c.item_id: c.item for p in pages for c in p.changes if c.item is not None}
+    assert set(listed) == {guide, txt, bin_, bobs}
+    assert listed[bobs].principals is not None  # read as its owner: the listing carries its sharing
+
+    n = len(g.requests)
+    assert sorted(conn.list_ids()) == sorted(listed)
+    fields = {q["query"]["fields"] for q in g.requests[n:] if q["path"] == "/drive/v3/files"}
+    assert fields and all("permissions" not in f and f.startswith("nextPageToken,files(id,") for f in fields)
+
+    fresh = GoogleDriveConnector(settings, ctx)  # no feed state: the folders are followed up to an allowed one
+    for c in (conn, fresh):
+        assert {fid: c.item(fid) for fid in listed} == listed
+        for fid in (outside, form, fin, bob_loose, carol, sub, public, "no-such-file"):
+            assert c.item(fid) is None, fid
+    assert sorted(fresh.list_ids()) == sorted(listed)
+
+    g.trash(txt)
+    g.vanish(guide)
+    g.move(bin_, other)  # out of the allowed folders
+    for c in (conn, GoogleDriveConnector(settings, ctx)):
+        assert c.item(txt) is None and c.item(guide) is None and c.item(bin_) is None
+        assert sorted(c.list_ids()) == [bobs]
+    assert [q for q in g.requests if q["subject"] == CAROL] == []
+    ctx.http.close()
+
+
+def test_prune_removes_what_the_feed_missed_and_nothing_in_scope(fake, app: Souverain) -> None:
+    g, key = fake
+    g.page_size = 2  # listings for the prune are paged too
+    d = staff_drive(g)
+    public = g.add_folder("Public", drive=d)
+    sub = g.add_folder("Sub", parent=public)
+    in_drive = [g.add_file(f"k{i}.txt", f"Kept note {i} about the albatross.".encode(), parent=sub if i % 2 else public,
+                           mime="text/plain") for i in range(4)]
+    in_drive.append(g.add_file("Guide", "The albatross guide.", parent=sub, native="doc"))
+    refused = g.add_file("refused.txt", b"Refused albatross.", parent=public, mime="text/plain")
+    g.fail_download(refused, 403)  # stored as failed: still in scope, never pruned
+    g.add_file("Survey", "", parent=public, native="form")
+    g.add_file("outside.txt", b"Outside albatross.", drive=d, mime="text/plain")
+    in_my_drive = [g.add_file(f"b{i}.txt", f"Bob's note {i} about the albatross.".encode(), owner=BOB, mime="text/plain")
+                   for i in range(3)]
+    g.add_file("carol.txt", b"Carol's albatross.", owner=CAROL, mime="text/plain", perms=[user(BOB)])
+    app.sources.add("gd", "gdrive", config(g, key, shared_drives=[d], folders=[public], page_size=2))
+    app.sources.add("bd", "gdrive", config(g, key, my_drive_users=[BOB], page_size=2))
+    for name, ids in (("gd", [*in_drive, refused]), ("bd", in_my_drive)):
+        r = sync(app, name)
+        assert r.full_pass and not r.pruned
+        r = sync(app, name)  # never pruned yet: the manager prunes on its own (at most daily)
+        assert r.pruned and r.counts["deleted"] == 0, r.counts
+        assert set(app.sources.item_uris(name)) == set(ids)
+
+        gone = ids[1]
+        g.vanish(gone)  # deleted without a trace in the change feed
+        r = sync(app, name)
+        assert not r.pruned and r.counts["deleted"] == 0
+        assert set(app.sources.item_uris(name)) == set(ids)
+
+        n = len(g.requests)
+        r = sync(app, name, prune=True)
+        assert r.pruned and r.counts["deleted"] == 1, r.counts
+        assert [rep.uri.rsplit("/", 1)[-1] for rep in r.reports if rep.status == "removed"] == [gone]
+        assert set(app.sources.item_uris(name)) == set(ids) - {gone}
+        stored = {u.rsplit("/", 1)[-1] for u in app.store.document_uris(source=name)}
+        assert stored == set(ids) - {gone, refused}
+        fetched = {q["path"].split("/")[4] for q in g.requests[n:] if q["query"].get("alt") == "media"
+                   or q["path"].endswith("/export")}
+        assert fetched <= {refused}  # the prune downloads nothing (the refused file is retried, as every sync)
+
+        r = sync(app, name, prune=True)  # and again: nothing else goes
+        assert r.pruned and r.counts["deleted"] == 0, r.counts
+        assert set(app.sources.item_uris(name)) == set(ids) - {gone}
+
+
 # ----------------------------------------------------------------------------------------------------
 def stored_docs(db: Path, source: str) -> int:
     try:

@@ -25,9 +25,16 @@ Cursor (JSON): ``{"v": 1, "cfg": <allow-list hash>, "phase": "list"|"changes", "
 "scope": [folder ids], "walk": {"q": [folders to list], "f": <folder or "*">, "p": <page token>}}``;
 a unit is ``d:<drive id>`` or ``u:<email>``.
 
-Items: id = Drive file id (kept across renames and moves). Google Docs/Sheets/Slides are exported to
-DOCX/XLSX/PPTX (``export_format``, name + extension, version = ``modifiedTime`` else ``version``);
-other Google types (folders, forms, shortcuts, drawings, sites) are skipped; other files are
+``GetsItem`` (the runner retries a failed download with it; the feed won't report an unchanged file
+again): ``files.get`` as the subject (with shared drives), then each My Drive user, until one sees the
+file; None when none does (``404``), or it is trashed, of a type not synced, or out of scope by the
+rule the feed applies (the feed's in-scope folders; without a feed state yet, its parent folders are
+followed up to an allowed one). ``ListsIds`` (the runner's prune): the full enumeration's walk, same
+queries and rules, with ``fields`` limited to what the scope rules read.
+
+Items (built in ``gdrive_items``): id = Drive file id (kept across renames and moves). Google
+Docs/Sheets/Slides are exported to DOCX/XLSX/PPTX (``export_format``, name + extension, version =
+``modifiedTime`` else ``version``); other Google types (folders, forms, shortcuts, drawings, sites) are skipped; other files are
 downloaded with ``alt=media`` (version = ``md5Checksum`` else ``version``). Exports over Drive's
 10 MB limit (``403 exportSizeLimitExceeded``) and downloads over ``ctx.max_bytes`` are
 ``ItemError("file_too_large")``. Principals: see ``gdrive_permissions``.
@@ -39,7 +46,6 @@ configured may need a later change to reappear; Forms/Drawings/Sites content; re
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -51,33 +57,10 @@ from pydantic import BaseModel
 
 from .base import Change, ChangePage, ConnectorContext, GroupMembers, ItemError, ResyncRequired, SourceError, SourceItem
 from .gdrive_auth import RATE_LIMIT_REASONS, GoogleApi, GoogleDriveSettings, error_reasons
+from .gdrive_items import EXPORT_MIME, FILE_FIELDS, FOLDER, SCOPE_FIELDS, owners, quoted, source_item, syncable
 from .gdrive_permissions import GroupExpander, drive_acl_hash, list_permissions, principals_for
 
 log = logging.getLogger(__name__)
-
-FOLDER = "application/vnd.google-apps.folder"
-GOOGLE_TYPES = "application/vnd.google-apps."
-EXPORTS = {
-    "application/vnd.google-apps.document": ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-    "application/vnd.google-apps.spreadsheet": ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    "application/vnd.google-apps.presentation": ("pptx",
-                                                 "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
-}
-EXPORT_MIME = {ext: mime for ext, mime in EXPORTS.values()}
-FILE_FIELDS = ("id,name,mimeType,md5Checksum,version,modifiedTime,size,parents,webViewLink,driveId,trashed,"
-               "owners(emailAddress),permissions(type,emailAddress,domain,role,deleted)")
-
-
-def _quoted(value: str) -> str:
-    """A string literal for a Drive ``q`` query."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
 
 
 class GoogleDriveConnector:
@@ -93,8 +76,9 @@ class GoogleDriveConnector:
         self.cfg = hashlib.sha256(json.dumps([settings.shared_drives, settings.my_drive_users, settings.folders,
                                               settings.anyone_with_link_public]).encode()).hexdigest()[:16]
         self._who: dict[str, str] = {}  # item id -> the user to impersonate for fetch/permissions
-        self._scope: set[str] = set()
+        self._scope: set[str] = set()  # with ``folders``: the in-scope folder ids, as the change feed knows them
         self._roots: set[str] = set()
+        self._scope_known = False  # _scope was set by changes() (a full enumeration or a cursor)
 
     # plumbing --------------------------------------------------------------------------------
     def _subject(self, unit: str) -> str:
@@ -105,10 +89,21 @@ class GoogleDriveConnector:
 
     def _get(self, path: str, subject: str, params: dict[str, Any], *, what: str, token_param: str = "",
              all_drives: bool = True) -> dict:
+        body = self._get_or_none(path, subject, params, what=what, token_param=token_param, all_drives=all_drives,
+                                 missing_ok=False)
+        assert body is not None
+        return body
+
+    def _get_or_none(self, path: str, subject: str, params: dict[str, Any], *, what: str, token_param: str = "",
+                     all_drives: bool = True, missing_ok: bool = True, item: bool = False) -> dict | None:
+        """The JSON body; None for a 404 when ``missing_ok``; other failures raise as documented (with ``item``, a
+        failure that is neither auth nor throttling concerns that one item: ``ItemError``)."""
         params = {"supportsAllDrives": "true", **params} if all_drives else params
         resp = self.api.request("GET", self._url(path), subject=subject, params=params)
         if resp.status_code == 200:
             return dict(resp.json())
+        if resp.status_code == 404 and missing_ok:
+            return None
         message, _, tags = error_reasons(resp)
         if token_param and (resp.status_code in (404, 410) or (resp.status_code == 400 and token_param in tags)):
             raise ResyncRequired(f"{what}: page token no longer valid (HTTP {resp.status_code})")
@@ -118,7 +113,9 @@ class GoogleDriveConnector:
             raise SourceError("auth_failed", f"{what} as {subject}: HTTP {resp.status_code} {message}".strip())
         if resp.status_code == 404:
             raise SourceError("not_found", f"{what}: not found or {subject} has no access ({message})")
-        raise SourceError("http_error", f"{what}: HTTP {resp.status_code} {message}".strip())
+        if item and resp.status_code in (429, 503):  # the source, not this item
+            raise SourceError("throttled", f"{what}: still throttled after retries (HTTP {resp.status_code}); try again later")
+        raise (ItemError if item else SourceError)("http_error", f"{what}: HTTP {resp.status_code} {message}".strip())
 
     def _file(self, file_id: str, subject: str, fields: str = FILE_FIELDS) -> dict | None:
         resp = self.api.request("GET", self._url(f"files/{urllib.parse.quote(file_id, safe='')}"), subject=subject,
@@ -152,56 +149,38 @@ class GoogleDriveConnector:
                 meta = self._file(folder, who, "id,mimeType,driveId,owners(emailAddress),trashed")
                 if meta is None or meta.get("mimeType") != FOLDER:
                     continue
-                owners = {str(o.get("emailAddress", "")).lower() for o in meta.get("owners") or []}
                 if meta.get("driveId"):
                     unit = f"d:{meta['driveId']}" if meta["driveId"] in self.settings.shared_drives else None
                 else:
-                    unit = next((f"u:{u}" for u in self.settings.my_drive_users if u in owners), None)
+                    unit = next((f"u:{u}" for u in self.settings.my_drive_users if u in owners(meta)), None)
                 break
             if unit is None:
                 raise SourceError("not_found", f"folder {folder} is not a folder of a configured shared drive or My Drive")
             roots.setdefault(unit, []).append(folder)
         return roots
 
-    def _in_scope(self, f: dict) -> bool:
+    def _in_scope(self, f: dict, scope: set[str] | None = None) -> bool:
+        """The allow-list rule every path applies (listing, change feed, ``item``, ``list_ids``); ``scope`` is the
+        set of in-scope folders (``self._scope`` unless a listing keeps its own)."""
         if f.get("trashed"):
             return False
         if self.settings.folders:
-            return any(p in self._scope for p in f.get("parents") or [])
+            return any(p in (self._scope if scope is None else scope) for p in f.get("parents") or [])
         if f.get("driveId"):
             return f["driveId"] in self.settings.shared_drives
-        owners = {str(o.get("emailAddress", "")).lower() for o in f.get("owners") or []}
-        return bool(owners & set(self.settings.my_drive_users))
+        return bool(owners(f) & set(self.settings.my_drive_users))
 
     def _item(self, f: dict, unit: str) -> SourceItem | None:
         if not f.get("id") or not self._in_scope(f):
             return None
-        mime = str(f.get("mimeType") or "")
-        name = str(f.get("name") or f["id"])
-        size: int | None = None
-        export = ""
-        if mime in EXPORTS:
-            export, out_mime = EXPORTS[mime]
-            name = name if name.lower().endswith("." + export) else f"{name}.{export}"
-            version = str(f.get("modifiedTime") or f.get("version") or "")
-            mime = out_mime
-        elif mime.startswith(GOOGLE_TYPES):
-            return None  # folders, forms, shortcuts, drawings...: nothing to index
-        else:
-            version = str(f.get("md5Checksum") or f.get("version") or f"{f.get('modifiedTime')}/{f.get('size')}")
-            size = int(f["size"]) if str(f.get("size") or "").isdigit() else None
-        perms = f.get("permissions")
-        principals = (principals_for(perms, anyone_public=self.settings.anyone_with_link_public)
-                      if isinstance(perms, list) else None)
-        self._who[f["id"]] = self._subject(unit)
-        return SourceItem(id=f["id"], name=name, path=name, version=version, size=size,
-                          modified_at=_parse_time(f.get("modifiedTime")), mime_type=mime,
-                          web_url=str(f.get("webViewLink") or ""), principals=principals, export_format=export)
+        item = source_item(f, anyone_public=self.settings.anyone_with_link_public)
+        if item is not None:
+            self._who[item.id] = self._subject(unit)
+        return item
 
     # listing ----------------------------------------------------------------------------------
-    def _files_page(self, unit: str, query: str, token: str | None) -> dict:
-        params: dict[str, Any] = {"q": query, "pageSize": self.settings.page_size,
-                                  "fields": f"nextPageToken,files({FILE_FIELDS})"}
+    def _files_page(self, unit: str, query: str, token: str | None, fields: str = FILE_FIELDS) -> dict:
+        params: dict[str, Any] = {"q": query, "pageSize": self.settings.page_size, "fields": f"nextPageToken,files({fields})"}
         if unit.startswith("d:"):
             params.update(corpora="drive", driveId=unit[2:], includeItemsFromAllDrives="true")
         else:
@@ -215,8 +194,9 @@ class GoogleDriveConnector:
             return {"q": list(roots.get(unit, [])), "f": None, "p": None}
         return {"q": [], "f": "*", "p": None}
 
-    def _walk_once(self, unit: str, walk: dict) -> tuple[list[Change], bool]:
-        """List one files.list page of ``walk``; (changes, whether the walk is finished)."""
+    def _walk_files(self, unit: str, walk: dict, scope: set[str], fields: str) -> tuple[list[dict], bool]:
+        """List one files.list page of ``walk`` (folders found join ``scope`` and the walk); (the files of the
+        page that are in scope, whether the walk is finished)."""
         if walk["f"] is None:
             if not walk["q"]:
                 return [], True
@@ -224,21 +204,25 @@ class GoogleDriveConnector:
         if walk["f"] == "*":
             query = "trashed=false" if unit.startswith("d:") else "'me' in owners and trashed=false"
         else:
-            query = f"{_quoted(walk['f'])} in parents and trashed=false"
-        body = self._files_page(unit, query, walk["p"])
-        out: list[Change] = []
+            query = f"{quoted(walk['f'])} in parents and trashed=false"
+        body = self._files_page(unit, query, walk["p"], fields)
+        out: list[dict] = []
         for f in body.get("files") or []:
             if self.settings.folders and f.get("mimeType") == FOLDER and not f.get("trashed"):
-                self._scope.add(f["id"])  # Drive forbids cycles: a folder is reached once per parent
+                scope.add(f["id"])  # Drive forbids cycles: a folder is reached once per parent
                 walk["q"].append(f["id"])
                 continue
-            item = self._item(f, unit)
-            if item is not None:
-                out.append(Change(item.id, item))
+            if f.get("id") and self._in_scope(f, scope):
+                out.append(f)
         walk["p"] = body.get("nextPageToken")
         if not walk["p"]:
             walk["f"] = None
         return out, walk["f"] is None and not walk["q"]
+
+    def _walk_once(self, unit: str, walk: dict) -> tuple[list[Change], bool]:
+        """List one files.list page of ``walk``; (changes, whether the walk is finished)."""
+        files, done = self._walk_files(unit, walk, self._scope, FILE_FIELDS)
+        return [Change(item.id, item) for f in files if (item := self._item(f, unit)) is not None], done
 
     def _subtree(self, folder: str, unit: str, add: bool) -> list[Change]:
         """Every descendant of ``folder`` as items (moved in) or deletions (moved out); updates the scope."""
@@ -248,7 +232,7 @@ class GoogleDriveConnector:
             current = queue.pop(0)
             token: str | None = None
             while True:
-                query = f"{_quoted(current)} in parents" + (" and trashed=false" if add else "")
+                query = f"{quoted(current)} in parents" + (" and trashed=false" if add else "")
                 try:
                     body = self._files_page(unit, query, token)
                 except (SourceError, ResyncRequired) as exc:  # the folder is gone: its children report themselves
@@ -284,6 +268,7 @@ class GoogleDriveConnector:
                            "acl": self._drive_acl(unit) if unit.startswith("d:") else ""}
         self._roots = {f for fs in roots.values() for f in fs}
         self._scope = set(self._roots)
+        self._scope_known = True
         return {"v": 1, "cfg": self.cfg, "phase": "list", "order": order, "i": 0, "step": "acl", "units": units,
                 "roots": roots, "walk": self._new_walk(order[0], roots) if order else None}
 
@@ -301,6 +286,7 @@ class GoogleDriveConnector:
             raise ResyncRequired("cursor from another version or allow-list")
         self._roots = {f for fs in state.get("roots", {}).values() for f in fs}
         self._scope = set(state.get("scope") or [])
+        self._scope_known = True
         return dict(state)
 
     def changes(self, cursor: str | None) -> ChangePage:
@@ -382,6 +368,67 @@ class GoogleDriveConnector:
             return []
         item = self._item(f, unit)
         return [Change(fid, item)]
+
+    # one item, every id (GetsItem, ListsIds) ---------------------------------------------------
+    def item(self, item_id: str) -> SourceItem | None:
+        """The item the listing would give for ``item_id`` now; None when it is gone, trashed, of a type not
+        synced or outside the allow-list. ``files.get`` as the subject (with shared drives) then each My Drive
+        user until one sees it, then again as the user the listing reads it as when that is someone else."""
+        path = f"files/{urllib.parse.quote(item_id, safe='')}"
+        first = [self.settings.subject] if self.settings.shared_drives else []
+        for reader in dict.fromkeys([*first, *self.settings.my_drive_users]):
+            f = self._get_or_none(path, reader, {"fields": FILE_FIELDS}, what=f"file {item_id}", item=True)
+            if f is None:
+                continue
+            if not syncable(f) or f.get("trashed"):
+                return None
+            if self.settings.folders and not self._scope_known:
+                self._learn_scope(f, reader)
+            if not self._in_scope(f):
+                return None
+            drive_user = next((u for u in self.settings.my_drive_users if u in owners(f)), reader)
+            unit = f"d:{f['driveId']}" if f.get("driveId") else f"u:{drive_user}"
+            if self._subject(unit) != reader:  # the owner sees the permissions the listing carries
+                f = self._get_or_none(path, self._subject(unit), {"fields": FILE_FIELDS}, what=f"file {item_id}", item=True) or f
+            return self._item(f, unit)
+        return None
+
+    def _learn_scope(self, f: dict, subject: str) -> None:
+        """Without a change-feed state (no ``changes`` call yet), add ``f``'s folders to the scope when they lead up
+        to an allowed folder, untrashed (the rule the listing applies going down). Drive gives a file one parent."""
+        if not self._roots:
+            self._roots = {x for xs in self._resolve_roots().values() for x in xs}
+        chain: list[str] = []
+        parents = list(f.get("parents") or [])
+        while parents and parents[0] not in chain:
+            folder = parents[0]
+            if folder in self._roots or folder in self._scope:
+                self._scope.update([folder, *chain])
+                return
+            meta = self._get_or_none(f"files/{urllib.parse.quote(folder, safe='')}", subject,
+                                     {"fields": "id,mimeType,parents,trashed"}, what=f"folder {folder}", item=True)
+            if meta is None or meta.get("mimeType") != FOLDER or meta.get("trashed"):
+                return
+            chain.append(folder)
+            parents = list(meta.get("parents") or [])
+
+    def list_ids(self) -> Iterator[str]:
+        """Every file id in scope now: the full enumeration's walk (same queries, same rules), metadata only. A
+        page token that expires meanwhile restarts that drive's walk (ids seen twice are harmless)."""
+        roots = self._resolve_roots() if self.settings.folders else {}
+        scope = {x for xs in roots.values() for x in xs}
+        for unit in [u for u in self.units if not self.settings.folders or roots.get(u)]:
+            for attempt in range(3):
+                walk, done = self._new_walk(unit, roots), False
+                try:
+                    while not done:
+                        files, done = self._walk_files(unit, walk, scope, SCOPE_FIELDS)
+                        yield from (f["id"] for f in files if syncable(f))
+                    break
+                except ResyncRequired as exc:
+                    if attempt == 2:
+                        raise SourceError("http_error", f"listing every file of {unit}: {exc}") from None
+                    log.info("listing every file of %s: %s; starting again", unit, exc)
 
     # content, permissions, groups --------------------------------------------------------------
     def fetch(self, item: SourceItem) -> bytes:
