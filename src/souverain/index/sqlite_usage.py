@@ -85,7 +85,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("coalesce(sum(r.energy_kwh), 0.0)", "energy_kwh"),
     ("coalesce(sum(r.energy_kwh_min), 0.0)", "energy_kwh_min"),
     ("coalesce(sum(r.energy_kwh_max), 0.0)", "energy_kwh_max"),
-    ("coalesce(sum(r.gco2e), 0.0)", "gco2e"),
+    ("sum(r.gco2e)", "gco2e"),  # NULL when no record has a grid factor: never a silent 0 g
     ("coalesce(sum(CASE WHEN r.energy_kwh IS NOT NULL AND r.gco2e IS NULL THEN 1 ELSE 0 END), 0)",
      "requests_without_gco2e"),
     ("coalesce(sum(CASE WHEN r.energy_kwh IS NULL THEN 1 ELSE 0 END), 0)", "requests_without_energy"),
