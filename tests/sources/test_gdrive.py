@@ -6,11 +6,6 @@ import json
 import logging
 import os
 import secrets
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +15,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from souverain.documents import AccessFilter, content_hash
+from souverain.documents import AccessFilter
 from souverain.service import Souverain
-from souverain.settings import Settings
 from souverain.sources.base import ChangePage, ConnectorContext, ResyncRequired, SourceError
 from souverain.sources.gdrive import GoogleDriveConnector, GoogleDriveSettings
 from souverain.sources.http import HttpClient
 from souverain.sources.secrets import SecretResolver
 
+from .crash import add_source, assert_index_equals, cli_env, resume_sync, sync_and_kill
 from .fake_drive import FakeGoogle, anyone, domain, group, user
 
 ADMIN = "admin@example.com"
@@ -551,37 +546,15 @@ def test_prune_removes_what_the_feed_missed_and_nothing_in_scope(fake, app: Souv
 
 
 # ----------------------------------------------------------------------------------------------------
-def stored_docs(db: Path, source: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM documents WHERE source=?", (source,)).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_mid_sync_then_resume_ends_equal_to_the_drive(fake, tmp_path: Path) -> None:
     g, key = fake
     for i in range(2000):
         g.add_file(f"note-{i:04}.txt", f"Note {i}: the figure for unit {i} is {i * 37 % 1000}.\n".encode(),
                    owner=BOB, mime="text/plain")
-    data = tmp_path / "data"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "GDRIVE_TEST_KEY": key.text}
-    cli = [sys.executable, "-m", "souverain", "--data-dir", str(data), "sources"]
+    data, env = tmp_path / "data", cli_env(GDRIVE_TEST_KEY=key.text)
     cfg = {**config(g, key, my_drive_users=[BOB], page_size=50), "service_account_key": "env:GDRIVE_TEST_KEY"}
-    add = subprocess.run([*cli, "add", "big", "--kind", "gdrive", "--schedule", "0", "--config-json", json.dumps(cfg)],
-                         env=env, capture_output=True, timeout=120)
-    assert add.returncode == 0, add.stderr.decode()
-
-    proc = subprocess.Popen([*cli, "sync", "big", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    db = data / "souverain.sqlite3"
-    deadline = time.monotonic() + 240
-    while stored_docs(db, "big") < 300 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sync finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    killed_at = stored_docs(db, "big")
-    assert 0 < killed_at < 2000
+    add_source(data, "big", "gdrive", cfg, env)
+    sync_and_kill(data, "big", env)
 
     # the drive changes while the sync is down: one file deleted, one added, one edited
     files = sorted((f for f in g.files.values() if f.owner == BOB), key=lambda f: f.id)
@@ -589,22 +562,6 @@ def test_sigkill_mid_sync_then_resume_ends_equal_to_the_drive(fake, tmp_path: Pa
     g.add_file("late.txt", b"A late addition about the canteen.", owner=BOB, mime="text/plain")
     g.update_file(files[1500].id, b"Edited after the crash: the budget doubled.")
 
-    resume = subprocess.run([*cli, "sync", "big", "--json"], env=env, capture_output=True, timeout=400)
-    assert resume.returncode == 0, resume.stderr.decode()[-2000:]
-    result = json.loads(resume.stdout)
-    assert result["status"] == "done"
-    assert key.pem.splitlines()[1] not in resume.stdout.decode() + resume.stderr.decode()
-
-    app = Souverain(Settings(data_dir=data))
-    try:
-        source = {f.id: f for f in g.files.values() if f.owner == BOB}
-        items = app.sources.item_uris("big")
-        assert set(items) == set(source)
-        stored = app.store.document_uris(source="big")
-        assert len(stored) == len(set(stored)) == len(source)
-        assert set(stored) == set(items.values())
-        for item_id, uri in items.items():
-            doc = app.store.get_document(uri)
-            assert doc is not None and doc.sha256 == content_hash(source[item_id].data), item_id
-    finally:
-        app.close()
+    _, output = resume_sync(data, "big", env)
+    assert key.pem.splitlines()[1] not in output
+    assert_index_equals(data, "big", {f.id: f.data for f in g.files.values() if f.owner == BOB})

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,7 +21,6 @@ import pytest
 
 from souverain.documents import AccessFilter, content_hash
 from souverain.service import Souverain
-from souverain.settings import Settings
 from souverain.sources.base import ConnectorContext, ItemError, ResyncRequired, SourceError, SourceItem
 from souverain.sources.http import HttpClient, RetryPolicy
 from souverain.sources.m365 import M365Connector, M365Settings
@@ -33,6 +28,7 @@ from souverain.sources.m365_permissions import map_permissions
 from souverain.sources.manager import SourceConfigError
 from souverain.sources.secrets import SecretResolver
 
+from .crash import add_source, assert_index_equals, cli_env, resume_sync, sync_and_kill
 from .fake_graph import FakeGraph
 
 SITE = "contoso.sharepoint.com:/sites/hr"
@@ -609,20 +605,6 @@ def test_throttling_that_never_ends_fails_the_sync_as_throttled(graph: FakeGraph
 # -- crash safety: SIGKILL in the middle of a 2,000-document sync -----------------------------------
 
 
-def _cli(data: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.Popen([sys.executable, "-m", "souverain", "--data-dir", str(data), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _stored(db: Path, source: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM documents WHERE source=?", (source,)).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_mid_sync_then_resume_ends_equal_to_the_source(tmp_path: Path, graph: FakeGraph) -> None:
     g = graph
     g.page_size = 200
@@ -631,44 +613,17 @@ def test_sigkill_mid_sync_then_resume_ends_equal_to_the_source(tmp_path: Path, g
     for i in range(2000):
         g.add_file(docs, f"dept{i % 7}/team{i % 13}/note-{i:04}.txt",
                    f"Note {i}: the quarterly figure for unit {i} is {i * 37 % 1000}.\n")
-    data = tmp_path / "data"
-    add = _cli(data, "sources", "add", "big", "--kind", "m365", "--schedule", "0", "--config-json", json.dumps(config(g)))
-    assert add.wait(60) == 0, add.stderr.read() if add.stderr else ""
-
-    proc = _cli(data, "sources", "sync", "big", "--quiet")
-    db = data / "souverain.sqlite3"
-    deadline = time.monotonic() + 240
-    while _stored(db, "big") < 300 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sync finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    killed_at = _stored(db, "big")
-    assert 0 < killed_at < 2000
+    data, env = tmp_path / "data", cli_env()
+    add_source(data, "big", "m365", config(g), env)
+    killed_at = sync_and_kill(data, "big", env)
 
     # the source changes while the sync is down: one file gone, one added, one edited
     g.delete_item(g.item_at(docs, "dept0/team0/note-0000.txt"))
     g.add_file(docs, "late.txt", "A late addition about the canteen menu.")
     g.update_file(g.item_at(docs, "dept3/team3/note-0003.txt"), "Edited after the crash: the budget doubled.")
 
-    resume = _cli(data, "sources", "sync", "big", "--json")
-    out, err = resume.communicate(timeout=400)
-    assert resume.returncode == 0, err.decode()[-2000:]
-    result = json.loads(out)
-    assert result["status"] == "done"
+    result, _ = resume_sync(data, "big", env)
     assert result["counts"]["added"] + killed_at >= 2000
-
-    app = Souverain(Settings(data_dir=data))
-    try:
-        files = {key(f): f for f in g.live_files(docs)}
-        assert len(files) == 2000
-        items = app.sources.item_uris("big")
-        assert set(items) == set(files)
-        stored = app.store.document_uris(source="big")
-        assert len(stored) == len(set(stored)) == len(files)
-        assert set(stored) == set(items.values())
-        for item_id, uri in items.items():
-            doc = app.store.get_document(uri)
-            assert doc is not None and doc.sha256 == content_hash(files[item_id].content), item_id
-    finally:
-        app.close()
+    files = {key(f): f.content for f in g.live_files(docs)}
+    assert len(files) == 2000
+    assert_index_equals(data, "big", files)

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from souverain.documents import AccessFilter, content_hash
+from souverain.documents import AccessFilter
 from souverain.service import Souverain
-from souverain.settings import Settings
 from souverain.sources.base import ConnectorContext, ItemError, SourceError, SourceItem
 from souverain.sources.http import HttpClient
 from souverain.sources.manager import SourceConfigError
 from souverain.sources.s3 import S3Connector, S3Settings
 from souverain.sources.secrets import SecretResolver
 
+from .crash import add_source, assert_index_equals, cli_env, resume_sync, sync_and_kill
 from .servers import MotoS3Server, iam_enforced
 
 KEY_ENV, SECRET_ENV = "S3_TEST_ACCESS_KEY", "S3_TEST_SECRET_KEY"
@@ -286,14 +281,6 @@ def test_settings_validation() -> None:
 # -- crash safety ------------------------------------------------------------------------------
 
 
-def _stored(db: Path, source: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM documents WHERE source=?", (source,)).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_mid_sync_then_resume_ends_equal_to_the_bucket(tmp_path: Path, s3: tuple[MotoS3Server, str]) -> None:
     srv, bucket = s3
     client = srv.client()
@@ -302,23 +289,9 @@ def test_sigkill_mid_sync_then_resume_ends_equal_to_the_bucket(tmp_path: Path, s
     contents = {f"docs/dept{i % 5}/note-{i:04}.txt": f"Note {i}: unit {i} reports {i * 37 % 1000}.\n" for i in range(2000)}
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda kv: client.put_object(Bucket=bucket, Key=kv[0], Body=kv[1].encode()), contents.items()))
-    data = tmp_path / "data"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", KEY_ENV: "AKIATESTKEY", SECRET_ENV: SECRET}
-    cli = [sys.executable, "-m", "souverain", "--data-dir", str(data), "sources"]
-    add = subprocess.run([*cli, "add", "big", "--kind", "s3", "--schedule", "0", "--config-json",
-                          json.dumps(config(srv, bucket, max_keys=100))], env=env, capture_output=True, timeout=60)
-    assert add.returncode == 0, add.stderr.decode()
-
-    proc = subprocess.Popen([*cli, "sync", "big", "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    db = data / "souverain.sqlite3"
-    deadline = time.monotonic() + 240
-    while _stored(db, "big") < 300 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sync finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    killed_at = _stored(db, "big")
-    assert 0 < killed_at < 2000
+    data, env = tmp_path / "data", cli_env(**{KEY_ENV: "AKIATESTKEY", SECRET_ENV: SECRET})
+    add_source(data, "big", "s3", config(srv, bucket, max_keys=100), env)
+    sync_and_kill(data, "big", env)
 
     client.delete_object(Bucket=bucket, Key="docs/dept0/note-0000.txt")
     del contents["docs/dept0/note-0000.txt"]
@@ -327,19 +300,5 @@ def test_sigkill_mid_sync_then_resume_ends_equal_to_the_bucket(tmp_path: Path, s
     for key in ("docs/late.txt", "docs/dept3/note-0003.txt"):
         client.put_object(Bucket=bucket, Key=key, Body=contents[key].encode())
 
-    resume = subprocess.run([*cli, "sync", "big", "--json"], env=env, capture_output=True, timeout=400)
-    assert resume.returncode == 0, resume.stderr.decode()[-2000:]
-    assert json.loads(resume.stdout)["status"] == "done"
-
-    app = Souverain(Settings(data_dir=data))
-    try:
-        items = app.sources.item_uris("big")
-        assert set(items) == set(contents)
-        stored = app.store.document_uris(source="big")
-        assert len(stored) == len(set(stored)) == len(contents)
-        assert set(stored) == set(items.values())
-        for key, uri in items.items():
-            doc = app.store.get_document(uri)
-            assert doc is not None and doc.sha256 == content_hash(contents[key].encode()), key
-    finally:
-        app.close()
+    resume_sync(data, "big", env)
+    assert_index_equals(data, "big", {k: v.encode() for k, v in contents.items()})

@@ -8,28 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from souverain.documents import AccessFilter, content_hash
+from souverain.documents import AccessFilter
 from souverain.service import Souverain
-from souverain.settings import Settings
 from souverain.sources.base import ConnectorContext, ItemError, SourceError, SourceItem
 from souverain.sources.http import HttpClient
 from souverain.sources.manager import SourceConfigError
 from souverain.sources.secrets import SecretResolver
 from souverain.sources.webdav import WebDAVConnector, WebDAVSettings
 
+from .crash import add_source, assert_index_equals, cli_env, resume_sync, sync_and_kill
 from .servers import WebDAVServer
 
 PW_ENV = "WEBDAV_TEST_PASSWORD"
@@ -454,56 +448,20 @@ def test_settings_validation() -> None:
 # -- crash safety ------------------------------------------------------------------------------
 
 
-def _stored(db: Path, source: str) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM documents WHERE source=?", (source,)).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_mid_sync_then_resume_ends_equal_to_the_server(tmp_path: Path, dav: WebDAVServer) -> None:
     for rel in ("Team/travel.md", "Team/HR/salaries.txt", "Team/HR/Deep/onboarding.txt"):
         (dav.root / rel).unlink()
     for i in range(2000):
         dav.write(f"Team/dept{i % 5}/team{i % 11}/note-{i:04}.txt", f"Note {i}: unit {i} reports {i * 37 % 1000}.\n")
-    data = tmp_path / "data"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", PW_ENV: dav.password}
-    cli = [sys.executable, "-m", "souverain", "--data-dir", str(data), "sources"]
-    add = subprocess.run([*cli, "add", "big", "--kind", "webdav", "--schedule", "0", "--config-json",
-                          json.dumps(config(dav))], env=env, capture_output=True, timeout=60)
-    assert add.returncode == 0, add.stderr.decode()
-
-    proc = subprocess.Popen([*cli, "sync", "big", "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    db = data / "souverain.sqlite3"
-    deadline = time.monotonic() + 240
-    while _stored(db, "big") < 300 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sync finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
-    killed_at = _stored(db, "big")
-    assert 0 < killed_at < 2000
+    data, env = tmp_path / "data", cli_env(**{PW_ENV: dav.password})
+    add_source(data, "big", "webdav", config(dav), env)
+    sync_and_kill(data, "big", env)
 
     (dav.root / "Team/dept0/team0/note-0000.txt").unlink()
     dav.write("Team/late.txt", "A late addition about the canteen menu.")
     dav.write("Team/dept3/team3/note-0003.txt", "Edited after the crash: the budget doubled.")
 
-    resume = subprocess.run([*cli, "sync", "big", "--json"], env=env, capture_output=True, timeout=400)
-    assert resume.returncode == 0, resume.stderr.decode()[-2000:]
-    assert json.loads(resume.stdout)["status"] == "done"
-
-    app = Souverain(Settings(data_dir=data))
-    try:
-        files = {p.relative_to(dav.root).as_posix(): p for p in (dav.root / "Team").rglob("*") if p.is_file()}
-        assert len(files) == 2000
-        items = app.sources.item_uris("big")
-        assert set(items) == set(files)
-        stored = app.store.document_uris(source="big")
-        assert len(stored) == len(set(stored)) == len(files)
-        assert set(stored) == set(items.values())
-        for item_id, uri in items.items():
-            doc = app.store.get_document(uri)
-            assert doc is not None and doc.sha256 == content_hash(files[item_id].read_bytes()), item_id
-    finally:
-        app.close()
+    resume_sync(data, "big", env)
+    files = {p.relative_to(dav.root).as_posix(): p.read_bytes() for p in (dav.root / "Team").rglob("*") if p.is_file()}
+    assert len(files) == 2000
+    assert_index_equals(data, "big", files)
