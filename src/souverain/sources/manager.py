@@ -208,9 +208,13 @@ class SourceManager:
         row = self._row(name)
         if self._busy(name):
             raise SyncBusyError(f"a sync of {name!r} is already running")
-        item = {"uri": f"source:{name}", "source": name, "full": full, "prune": prune, "submitted_by": submitted_by}
+        item = self._job_item(name, full, prune, submitted_by)
         job_id = self.job_table.create("sync", "running", [item], self.jobs.owner, os.getpid(), 0)
         return self._run_job(job_id, row, full, progress, prune)
+
+    @staticmethod
+    def _job_item(name: str, full: bool, prune: bool, submitted_by: int | None) -> dict[str, Any]:
+        return {"uri": f"source:{name}", "source": name, "full": full, "prune": prune, "submitted_by": submitted_by}
 
     def submit_sync(self, name: str, full: bool = False, submitted_by: int | None = None,
                     prune: bool = False) -> dict[str, Any]:
@@ -218,8 +222,7 @@ class SourceManager:
         self._row(name)
         if self._busy(name):
             raise SyncBusyError(f"a sync of {name!r} is already queued or running")
-        item = {"uri": f"source:{name}", "source": name, "full": full, "prune": prune, "submitted_by": submitted_by}
-        job = self.jobs.submit("sync", [item])
+        job = self.jobs.submit("sync", [self._job_item(name, full, prune, submitted_by)])
         self._wake.set()
         return job
 

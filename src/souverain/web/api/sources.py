@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from ...sources.base import SourceError
@@ -121,7 +121,6 @@ def add_source(body: SourceIn, svc: ServiceDep) -> dict[str, Any]:
                                               body.watch)
     except SourceConfigError as exc:
         raise HTTPException(400, str(exc)) from None
-    svc.sources._wake.set()
     return out
 
 
@@ -163,7 +162,7 @@ def sync_source(name: str, svc: ServiceDep, principal: PrincipalDep, body: SyncI
 
 
 @router.delete("/{name}", response_model=RemovedOut, responses=errors(404, 409))
-def remove_source(name: str, svc: ServiceDep, response: Response) -> dict[str, Any]:
+def remove_source(name: str, svc: ServiceDep) -> dict[str, Any]:
     """Remove the source and every document it brought into the index."""
     _get(svc, name)
     try:
