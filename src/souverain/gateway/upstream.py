@@ -18,8 +18,6 @@ Design facts:
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import json
 import logging
 import threading
@@ -31,6 +29,7 @@ import httpx
 
 from ..llm._openai_http import api_root, auth_headers, describe_http_error, redact_url, scrub, server_message
 from ..llm.base import estimate_tokens
+from ..sources.http import retry_after_seconds as parse_retry_after
 from . import errors
 from .models import ModelEntry
 from .protocol import BackendFailure, ChatDelta, ChatParams, ChatResult, ChatStream, EmbeddingResult, prompt_estimate
@@ -44,20 +43,8 @@ HEALTH_TIMEOUT_S = 2.0
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    """The upstream's ``Retry-After`` in seconds (delta or HTTP date), or None."""
+    return parse_retry_after(response.headers.get("retry-after"))
 
 
 class UpstreamBackend:
